@@ -1,0 +1,171 @@
+"""Start and stop the local stack: Azurite, the Dataverse emulator and the local function host.
+
+One place knows how to launch each part, so `make run`, `make demo`, the benchmarks and the
+test fixtures all start them the same way. Every part listens on loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Azurite's well-known development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_answering(url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    """Poll `url` until it answers any HTTP status; fail early when `process` has exited."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url} did not come up: its process exited with code {process.returncode}")
+        try:
+            requests.get(url, timeout=1.0, verify=False)
+            return
+        except requests.RequestException as exc:
+            last_error = exc
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s ({last_error})")
+
+
+@dataclass
+class Service:
+    """A started child process and the address it serves."""
+
+    name: str
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=timeout)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _spawn(name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
+    process = subprocess.Popen(
+        list(argv),
+        cwd=REPO_ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    log_file.close()
+    return process, log_path
+
+
+def azurite_connection_string(blob_port: int, queue_port: int, table_port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{blob_port}/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint=http://127.0.0.1:{queue_port}/{AZURITE_ACCOUNT};"
+        f"TableEndpoint=http://127.0.0.1:{table_port}/{AZURITE_ACCOUNT};"
+    )
+
+
+def azurite_binary() -> str:
+    local = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise FileNotFoundError("Azurite is not installed: run `npm ci` (make does this for you)")
+
+
+def start_azurite(log_dir: Path, *, ports: tuple[int, int, int] | None = None) -> Service:
+    """Azurite with in-memory storage on loopback; `env["AzureWebJobsStorage"]` is its connection string."""
+    blob_port, queue_port, table_port = ports or (free_port(), free_port(), free_port())
+    workdir = Path(tempfile.mkdtemp(prefix="azurite-"))
+    argv = [
+        azurite_binary(),
+        "--silent",
+        "--disableTelemetry",
+        "--inMemoryPersistence",
+        # The current Python storage SDKs send an API version newer than Azurite 3.35 knows.
+        "--skipApiVersionCheck",
+        "--location", str(workdir),
+        "--blobHost", "127.0.0.1", "--blobPort", str(blob_port),
+        "--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
+        "--tableHost", "127.0.0.1", "--tablePort", str(table_port),
+    ]
+    process, log_path = _spawn("azurite", argv, log_dir)
+    url = f"http://127.0.0.1:{blob_port}/{AZURITE_ACCOUNT}"
+    for port in (blob_port, queue_port, table_port):
+        wait_until_answering(f"http://127.0.0.1:{port}/", process=process)
+    conn = azurite_connection_string(blob_port, queue_port, table_port)
+    return Service("azurite", process, url, log_path, env={"AzureWebJobsStorage": conn})
+
+
+def start_emulator(
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    token: str = "local-dev-token",
+    seed: Path | None = None,
+    tls: bool = False,
+    extra_args: Sequence[str] = (),
+) -> Service:
+    """The Dataverse Web API emulator; `env` holds DYNAMICS_URL and DYNAMICS_STATIC_TOKEN for it."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "devtools.dataverse_emulator", "--host", "127.0.0.1", "--port", str(port), "--token", token]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    if tls:
+        argv += ["--tls", "--data-dir", str(log_dir / f"emulator-{port}")]
+    argv += list(extra_args)
+    process, log_path = _spawn(f"emulator-{port}", argv, log_dir)
+    scheme = "https" if tls else "http"
+    root = f"{scheme}://127.0.0.1:{port}"
+    wait_until_answering(f"{root}/_emulator/stats", process=process)
+    env = {"DYNAMICS_URL": root, "DYNAMICS_STATIC_TOKEN": token}
+    return Service("emulator", process, root, log_path, env=env)
+
+
+def start_function_host(log_dir: Path, env: Mapping[str, str], *, port: int | None = None) -> Service:
+    """The local function host serving the function folders on http://127.0.0.1:<port>/api/."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "devtools.localhost", "--host", "127.0.0.1", "--port", str(port)]
+    process, log_path = _spawn(f"functions-{port}", argv, log_dir, env=env)
+    root = f"http://127.0.0.1:{port}"
+    wait_until_answering(f"{root}/api/health", process=process, timeout=60.0)
+    return Service("functions", process, root, log_path, env=dict(env))
