@@ -1,0 +1,67 @@
+# Developer entry points. From a fresh clone you need python3.11, node 20, npm and make:
+#   make demo   start the local stack, run a scripted journey, print what happened in Dynamics
+#   make test   lint, type-check and run every test against real Azurite and the emulator
+
+PYTHON_BOOTSTRAP ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv node run demo test lint typecheck pytest bench clean
+
+help:
+	@echo "make demo    start Azurite, the Dataverse emulator and the function host; run a scripted journey"
+	@echo "make test    ruff, mypy and pytest (starts and stops its own Azurite and emulator)"
+	@echo "make run     the local stack on fixed ports (functions :7071, emulator :7072) until Ctrl-C"
+	@echo "make bench   the benchmarks under bench/"
+	@echo "make venv    create .venv and install requirements-dev.txt"
+	@echo "make clean   remove .venv, node_modules, caches and local stack state"
+
+venv: $(VENV_STAMP)
+
+# Reinstalled only when a requirements file changes.
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+local.settings.json:
+	cp local.settings.example.json $@
+
+run: $(VENV_STAMP) $(NODE_STAMP) local.settings.json
+	$(PY) -m devtools.run
+
+demo: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) -m devtools.demo
+
+test: lint typecheck pytest
+
+lint: $(VENV_STAMP)
+	$(PY) -m ruff check .
+
+typecheck: $(VENV_STAMP)
+	$(PY) -m mypy shared devtools
+
+# pytest exits 5 when it collected nothing: a suite that tests nothing must not look green.
+pytest: $(VENV_STAMP) $(NODE_STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; fi; \
+	exit $$rc
+
+bench: $(VENV_STAMP) $(NODE_STAMP)
+	@if [ -f bench/__main__.py ]; then $(PY) -m bench; \
+	else echo "No benchmarks yet: see bench/README.md"; fi
+
+clean:
+	rm -rf $(VENV) node_modules .stack .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,9 @@
+"""SyncLinks: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+
+import azure.functions as func
+
+from shared.http import not_implemented
+
+
+def main(req: func.HttpRequest) -> func.HttpResponse:
+    return not_implemented(req, "Linking a platform contact to a Dynamics record")
