@@ -1,0 +1,102 @@
+"""The per-worker dependency cache: settings, the Dataverse client and the stores.
+
+Entry points call `dependencies()` and pass what they need into `shared` use-cases; nothing
+else reaches for module globals. Building it does no network I/O (clients connect on first
+call, tables and containers are created on first use), and the Dataverse client is built
+only when a function first asks for it, so Config and SyncSettings never import azure.identity.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from shared.config import Configuration, SyncSettings
+from shared.settings import Settings
+from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
+
+if TYPE_CHECKING:
+    from shared.dynamics import DataverseClient, RetryPolicy
+
+CONFIG_BLOB = "configuration.json"
+SYNC_SETTINGS_BLOB = "sync-settings.json"
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Everything a function needs, built once per worker process. Thread-safe to share."""
+
+    settings: Settings
+    storage: StorageClients
+    idempotency: IdempotencyStore
+    config_store: VersionedDocumentStore[Configuration]
+    sync_settings_store: VersionedDocumentStore[SyncSettings]
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Dependencies:
+        storage = StorageClients.from_connection_string(settings.storage_connection_string.get_secret_value())
+        container = settings.config_container
+        return cls(
+            settings=settings,
+            storage=storage,
+            idempotency=IdempotencyStore(
+                lambda: storage.table(settings.idempotency_table),
+                retention=timedelta(days=settings.idempotency_retention_days),
+                lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
+            config_store=VersionedDocumentStore(lambda: storage.container(container), CONFIG_BLOB, Configuration),
+            sync_settings_store=VersionedDocumentStore(
+                lambda: storage.container(container), SYNC_SETTINGS_BLOB, SyncSettings
+            ),
+        )
+
+    @cached_property
+    def dynamics(self) -> DataverseClient:
+        """The Dataverse client (one session and token cache per worker; use `.counted()` per step)."""
+        with self._lock:
+            return self._dataverse_client()
+
+    @cached_property
+    def dynamics_probe(self) -> DataverseClient:
+        """A client for health checks: one attempt, short timeouts, so the check answers quickly."""
+        from shared.dynamics import RetryPolicy
+
+        with self._lock:
+            return self._dataverse_client(timeout=(3.0, 5.0), retry=RetryPolicy(max_attempts=1, max_elapsed=5.0))
+
+    def _dataverse_client(
+        self, *, timeout: tuple[float, float] | None = None, retry: RetryPolicy | None = None
+    ) -> DataverseClient:
+        from shared.dynamics import DataverseClient, credential_for
+
+        token = self.settings.dynamics_static_token
+        url = self.settings.dynamics_url
+        credential = credential_for(url, static_token=token.get_secret_value() if token else None)
+        if timeout is None:
+            return DataverseClient(url, credential, retry=retry)
+        return DataverseClient(url, credential, timeout=timeout, retry=retry)
+
+
+_cache: Dependencies | None = None
+_cache_lock = threading.Lock()
+
+
+def dependencies() -> Dependencies:
+    """The worker's dependencies, built on first call from the environment (raises `SettingsError`)."""
+    global _cache
+    if _cache is None:
+        with _cache_lock:
+            if _cache is None:
+                _cache = Dependencies.build(Settings.from_env())
+    return _cache
+
+
+def reset_dependencies() -> None:
+    """Forget the cached dependencies, so the next call reads the environment again (tests, local host)."""
+    global _cache
+    with _cache_lock:
+        _cache = None

@@ -1,0 +1,237 @@
+"""Models of the two operator documents: the configuration (CONTRACT "Configuration", `/api/config`)
+and the scheduled-sync settings (CONTRACT "Scheduled sync", `/api/sync/settings`).
+
+Both are strict: camelCase names only, unknown fields rejected, no type coercion ("1" is not 1),
+Dataverse names checked as logical names. Every field has a default, and the defaults are the
+CONTRACT examples, so a deployment works before anyone saved a document. Validate incoming JSON
+with `Model.model_validate_json(text)` (or through `shared.http.parse_body`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
+
+# Dataverse logical names are lowercase: letters, digits and underscores, starting with a letter
+# (`emailaddress1`, `new_engagedby`, `parentcustomerid_account`).
+LOGICAL_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+_LOGICAL_NAME = re.compile(LOGICAL_NAME_PATTERN)
+_GUID = re.compile(GUID_PATTERN)
+
+
+def _logical_name(value: str) -> str:
+    if not _LOGICAL_NAME.match(value):
+        raise ValueError("must be a Dataverse logical name (lowercase letters, digits and _, starting with a letter)")
+    return value
+
+
+def _guid(value: str) -> str:
+    if not _GUID.match(value):
+        raise ValueError("must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+    return value.lower()
+
+
+# The checks are validators (for readable messages); the patterns still go into the JSON schema.
+LogicalName = Annotated[
+    str,
+    Field(min_length=1, max_length=100, json_schema_extra={"pattern": LOGICAL_NAME_PATTERN}),
+    AfterValidator(_logical_name),
+]
+Guid = Annotated[str, Field(json_schema_extra={"pattern": GUID_PATTERN}), AfterValidator(_guid)]
+"""A GUID in its canonical 8-4-4-4-12 form; stored lowercase."""
+Scalar = str | int | float | bool | None
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} appears more than once")
+        seen.add(value)
+    return values
+
+
+FieldSet = Annotated[list[LogicalName], Field(min_length=1, max_length=10), AfterValidator(_unique)]
+"""Attributes that must all be equal for a record to match."""
+IdentifierList = Annotated[list[FieldSet], Field(min_length=1, max_length=10)]
+"""Field sets tried in order: the first one the person has values for, and that finds a record, wins."""
+
+
+class DocumentModel(BaseModel):
+    """Shared configuration of both documents: camelCase, strict, closed, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+class Identifiers(DocumentModel):
+    lead: IdentifierList = Field(default_factory=lambda: [["emailaddress1"]])
+    contact: IdentifierList = Field(default_factory=lambda: [["emailaddress1"]])
+    company: IdentifierList = Field(default_factory=lambda: [["name"], ["websiteurl"]])
+
+
+class PersonFields(DocumentModel):
+    """Which Dynamics attribute each person field is written to (null: not written)."""
+
+    first_name: LogicalName | None = "firstname"
+    last_name: LogicalName | None = "lastname"
+    email: LogicalName | None = "emailaddress1"
+    company: LogicalName | None = "companyname"
+    job_title: LogicalName | None = "jobtitle"
+    phone: LogicalName | None = "telephone1"
+
+
+class EntityValues(DocumentModel):
+    """Attribute -> value to write, per Dynamics entity."""
+
+    contact: dict[LogicalName, Scalar] = Field(default_factory=dict)
+    account: dict[LogicalName, Scalar] = Field(default_factory=dict)
+
+
+class EntityAttributes(DocumentModel):
+    """Attributes whose values are chosen at export time, per Dynamics entity."""
+
+    contact: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list)
+    account: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list)
+
+
+class ExportMapping(DocumentModel):
+    fixed_fields: EntityValues = Field(default_factory=EntityValues)
+    """Written on every export."""
+    export_fields: EntityAttributes = Field(default_factory=EntityAttributes)
+    """Values come from the export message (`exportFields`)."""
+    engagement_fields: EntityValues = Field(default_factory=EntityValues)
+    """Written only when the contact or company participated in the campaign."""
+
+
+class CampaignMapping(DocumentModel):
+    """Text attributes (on Contact) that receive the campaign data; null: not exported."""
+
+    sequence_details: LogicalName | None = None
+    engagement_status: LogicalName | None = None
+    opens: LogicalName | None = None
+    clicks: LogicalName | None = None
+    open_analysis: LogicalName | None = None
+    click_analysis: LogicalName | None = None
+    reply_analysis: LogicalName | None = None
+
+
+PlatformUserId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class UserMapping(DocumentModel):
+    identities: dict[PlatformUserId, Guid] = Field(default_factory=dict)
+    """Platform user id -> Dynamics `systemuserid`."""
+    default_owner: Guid | None = None
+    """The `systemuserid` that owns records whose platform user has no (usable) mapping."""
+
+
+class Configuration(DocumentModel):
+    """The configuration document (`GET/PUT /api/config`)."""
+
+    platform_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")] = "Platform"
+    identifiers: Identifiers = Field(default_factory=Identifiers)
+    person_fields: PersonFields = Field(default_factory=PersonFields)
+    export_mapping: ExportMapping = Field(default_factory=ExportMapping)
+    campaign_mapping: CampaignMapping = Field(default_factory=CampaignMapping)
+    user_mapping: UserMapping = Field(default_factory=UserMapping)
+
+
+# -- scheduled sync settings -----------------------------------------------------------------
+
+CriterionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "null", "notNull", "contains", "startsWith"]
+Direction = Literal["both", "toDynamics", "toPlatform"]
+ConflictPolicy = Literal["dynamicsWins", "platformWins"]
+FrequencyHours = Literal[1, 2, 4, 6, 8, 12, 24]
+
+
+class Criterion(DocumentModel):
+    """One structured condition on a Dynamics attribute (never a raw filter string)."""
+
+    field: LogicalName
+    op: CriterionOp
+    value: Scalar | list[Scalar] = Field(default=None, validate_default=True)
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits_op(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")
+        if op is None:  # the op itself is invalid and already reported
+            return value
+        if op in ("null", "notNull"):
+            if value is not None:
+                raise ValueError(f"must be absent for op {op!r}")
+        elif op == "in":
+            if not isinstance(value, list) or not value or len(value) > 100:
+                raise ValueError("must be a list of 1-100 values for op 'in'")
+            if any(item is None or isinstance(item, list) for item in value):
+                raise ValueError("must hold only strings, numbers or booleans")
+        elif op in ("contains", "startsWith"):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"must be a non-empty string for op {op!r}")
+        elif value is None or isinstance(value, list):
+            raise ValueError(f"must be a single string, number or boolean for op {op!r} (use 'null' to test for null)")
+        elif op in ("gt", "ge", "lt", "le") and isinstance(value, bool):
+            raise ValueError(f"must be a number or string for op {op!r}")
+        return value
+
+
+class EntitySelection(DocumentModel):
+    enabled: bool = True
+    criteria: Annotated[list[Criterion], Field(max_length=20)] = Field(default_factory=list)
+    """All must hold (and)."""
+
+
+def _default_lead_selection() -> EntitySelection:
+    return EntitySelection.model_validate({"criteria": [{"field": "leadsourcecode", "op": "eq", "value": 8}]})
+
+
+class DataConfiguration(DocumentModel):
+    lead: EntitySelection = Field(default_factory=_default_lead_selection)
+    contact: EntitySelection = Field(default_factory=EntitySelection)
+
+
+class FieldMapping(DocumentModel):
+    platform: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")]
+    dynamics: LogicalName
+    direction: Direction = "both"
+
+
+def _unique_dynamics(mappings: list[FieldMapping]) -> list[FieldMapping]:
+    _unique([mapping.dynamics for mapping in mappings])
+    return mappings
+
+
+FieldMappingList = Annotated[list[FieldMapping], Field(max_length=200), AfterValidator(_unique_dynamics)]
+
+
+class FieldMappings(DocumentModel):
+    lead: FieldMappingList = Field(
+        default_factory=lambda: [FieldMapping(platform="firstName", dynamics="firstname", direction="both")]
+    )
+    contact: FieldMappingList = Field(default_factory=list)
+
+
+class SyncSettings(DocumentModel):
+    """The scheduled-sync settings document (`GET/PUT /api/sync/settings`)."""
+
+    global_sync: bool = True
+    frequency_hours: FrequencyHours = 1
+    data_configuration: DataConfiguration = Field(default_factory=DataConfiguration)
+    field_mappings: FieldMappings = Field(default_factory=FieldMappings)
+    conflict_policy: ConflictPolicy = "dynamicsWins"

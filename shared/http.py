@@ -1,0 +1,494 @@
+"""The HTTP edge of every function: request -> pydantic model, errors -> problem+json, request ids, masking.
+
+Entry points look like this:
+
+    @endpoint
+    def main(req: func.HttpRequest) -> func.HttpResponse:
+        request = parse_body(req, CreateUpdateLeadRequest)
+        return json_response(create_update_lead(dependencies(), request))
+
+`endpoint` gives every response an `x-request-id`, makes every log line of the invocation carry
+it, and turns every exception into an RFC 9457 problem (`problem_for` is the one mapping).
+Problems look like `{"type", "title", "status", "detail", "errors": [{"loc", "msg"}], "code"?}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.dynamics.errors import DataverseError, DataverseThrottledError, DataverseUnavailableError
+from shared.settings import SettingsError
+from shared.store.errors import (
+    DocumentModified,
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    StorageError,
+    StorageUnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_048_576
+"""The largest body read (1 MiB); one byte more is 413."""
+REQUEST_ID_HEADER = "x-request-id"
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+DEFAULT_RETRY_AFTER_SECONDS = 30
+MAX_ERROR_ITEMS = 1000
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_LOC_PART = 100
+_MAX_MSG = 300
+
+M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., func.HttpResponse])
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+# -- problems ----------------------------------------------------------------------------------
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem: `ProblemError(422, "Marketing list not found", "...", code="listNotFound")`."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        code: str | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code
+        self.errors = list(errors) if errors is not None else None
+        self.headers = dict(headers or {})
+
+
+def problem_response(
+    status: int,
+    title: str | None = None,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> func.HttpResponse:
+    """An `application/problem+json` response.
+
+    `type` is `about:blank` (the status says it all) unless there is a reason `code`, in which
+    case it is `/problems/<code>`; `errors` is always present on a 400.
+    """
+    phrase = _phrase(status)
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}" if code else "about:blank",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or phrase,
+    }
+    if errors is not None or status == 400:
+        body["errors"] = list(errors or [])
+    if code:
+        body["code"] = code
+    return func.HttpResponse(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers=dict(headers or {}),
+        mimetype=PROBLEM_JSON,
+        charset="utf-8",
+    )
+
+
+def problem_for(exc: BaseException) -> func.HttpResponse:
+    """The one mapping from exceptions to problems. Unknown exceptions are bugs: 500, logged with traceback."""
+    if isinstance(exc, ProblemError):
+        if exc.status >= 500:
+            log.warning("answering %d: %s", exc.status, exc.detail)
+        return problem_response(
+            exc.status, exc.title, exc.detail, code=exc.code, errors=exc.errors, headers=exc.headers
+        )
+    if isinstance(exc, DataverseUnavailableError):
+        throttled = isinstance(exc, DataverseThrottledError)
+        seconds = _retry_seconds(getattr(exc, "retry_after", None)) if throttled else DEFAULT_RETRY_AFTER_SECONDS
+        log.warning("Dynamics unavailable (%s %s), answering 503", exc.status, exc.code or "")
+        return problem_response(
+            503,
+            "Dynamics 365 unavailable",
+            "Dynamics 365 is throttling requests; retry later."
+            if throttled
+            else "Dynamics 365 did not answer in time or failed; retry later.",
+            code="dynamicsThrottled" if throttled else "dynamicsUnavailable",
+            headers={"Retry-After": str(seconds)},
+        )
+    if isinstance(exc, DataverseError):
+        log.warning("Dynamics refused a call (%s %s), answering 502", exc.status, exc.code or "")
+        what = f"error code {exc.code}" if exc.code else "no error code"
+        return problem_response(
+            502,
+            "Dynamics 365 refused the request",
+            f"Dynamics 365 answered HTTP {exc.status} ({what}); retrying will not help.",
+            code="dynamicsError",
+        )
+    if isinstance(exc, IdempotencyConflict):
+        return problem_response(
+            409,
+            "Idempotency key reused",
+            "This idempotency key was already used on this endpoint with a different body.",
+            code="idempotencyKeyReused",
+        )
+    if isinstance(exc, IdempotencyInProgress):
+        return problem_response(
+            409,
+            "Request in progress",
+            "A request with this idempotency key is still being processed; retry later.",
+            code="idempotencyKeyInProgress",
+            headers={"Retry-After": str(_retry_seconds(exc.retry_after))},
+        )
+    if isinstance(exc, DocumentModified):
+        return problem_response(
+            412,
+            "Document modified",
+            "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
+            code="documentModified",
+        )
+    if isinstance(exc, StorageUnavailableError):
+        log.warning("Azure Storage unavailable, answering 503: %s", exc)
+        return problem_response(
+            503,
+            "Storage unavailable",
+            "Azure Storage did not answer; retry later.",
+            code="storageUnavailable",
+            headers={"Retry-After": str(_retry_seconds(exc.retry_after))},
+        )
+    if isinstance(exc, SettingsError):
+        log.error("the function app is misconfigured: %s", exc)
+        return problem_response(500, "Server misconfigured", "The function app's settings are invalid; see its logs.")
+    if isinstance(exc, StorageError):
+        log.error("Azure Storage failed: %s", exc)
+        return problem_response(500, detail="Azure Storage refused the operation; see the logs.")
+    log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+    return problem_response(500, detail="An unexpected error occurred; see the logs.")
+
+
+def validation_errors(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
+    """`{"loc", "msg"}` for every pydantic error; never the input, locations and messages kept short."""
+    items: list[dict[str, Any]] = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = [*prefix, *(_loc_part(part) for part in error["loc"] if not _is_internal(part))]
+        msg = str(error["msg"])
+        for noise in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(noise)
+        items.append({"loc": loc, "msg": _shorten(msg, _MAX_MSG)})
+    return items
+
+
+def validation_problem(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> ProblemError:
+    """A 400 listing every bad field of `exc`."""
+    items = validation_errors(exc, prefix=prefix)
+    count = len(items)
+    detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
+    if count > MAX_ERROR_ITEMS:
+        detail += f" The first {MAX_ERROR_ITEMS} are listed."
+        items = items[:MAX_ERROR_ITEMS]
+    return ProblemError(400, "Invalid request", detail, errors=items)
+
+
+def _is_internal(part: str | int) -> bool:
+    # pydantic names validators and union members in locations (`function-after[...]`): not fields.
+    return isinstance(part, str) and part.startswith(("function-", "tagged-union[", "lax-or-strict["))
+
+
+def _loc_part(part: str | int) -> str | int:
+    return part if isinstance(part, int) else _shorten(str(part), _MAX_LOC_PART)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _retry_seconds(value: float | None) -> int:
+    if value is None or not math.isfinite(value) or value <= 0:
+        return 1 if value is not None else DEFAULT_RETRY_AFTER_SECONDS
+    return max(1, math.ceil(value))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
+    """A JSON response; pydantic models are written with their camelCase aliases."""
+    if isinstance(body, BaseModel):
+        text = body.model_dump_json(by_alias=True)
+    else:
+        text = json.dumps(body, ensure_ascii=False)
+    return func.HttpResponse(text, status_code=status, headers=dict(headers or {}), mimetype=JSON, charset="utf-8")
+
+
+def not_implemented(req: func.HttpRequest, what: str) -> func.HttpResponse:
+    """501 for an endpoint that exists in the contract but not yet in the code."""
+    return problem_response(
+        501, "Not implemented", f"{what} is not implemented yet ({req.method} {_path(req.url)}).", code="notImplemented"
+    )
+
+
+def method_not_allowed(req: func.HttpRequest, allowed: Sequence[str]) -> func.HttpResponse:
+    return problem_response(
+        405,
+        detail=f"{req.method} is not supported here; use {', '.join(allowed)}.",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+def read_text(req: func.HttpRequest) -> str:
+    """The body as text, after the content-type and size checks (415, 413, 400 for bad UTF-8)."""
+    _check_content_type(req.headers.get("content-type"))
+    declared = req.headers.get("content-length")
+    if declared and declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large()
+    if not raw.strip():
+        raise ProblemError(400, "Malformed JSON", "The request body is empty; send a JSON object.", errors=[])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemError(400, "Malformed JSON", "The request body is not valid UTF-8.", errors=[]) from None
+
+
+def read_json(req: func.HttpRequest) -> Any:
+    """The body parsed as JSON (400 with empty `errors` when it is not JSON)."""
+    return _loads(read_text(req))
+
+
+def parse_request(req: func.HttpRequest, model: type[M]) -> tuple[M, Any]:
+    """The body validated into `model`, and the parsed JSON as sent (to hash for idempotency)."""
+    text = read_text(req)
+    data = _loads(text)
+    # JSON-mode validation: strict models still accept ISO dates and the like from JSON strings.
+    try:
+        return model.model_validate_json(text), data
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def parse_body(req: func.HttpRequest, model: type[M]) -> M:
+    """The body validated into `model`; every bad field listed in a 400."""
+    return parse_request(req, model)[0]
+
+
+def parse_query(req: func.HttpRequest, model: type[M]) -> M:
+    """Query parameters validated into `model` (locations start with `"query"`)."""
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        raise validation_problem(exc, prefix=("query",)) from None
+
+
+def if_match(req: func.HttpRequest) -> str | None:
+    """The `If-Match` header, or None when absent or blank."""
+    value = (req.headers.get("if-match") or "").strip()
+    return value or None
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ProblemError(400, "Malformed JSON", f"The request body is not valid JSON{where}.", errors=[]) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_content_type(value: str | None) -> None:
+    if not value or not value.strip():
+        return  # lenient: many senders omit it; the body must still be JSON
+    media_type, _, params = value.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != JSON and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise ProblemError(415, "Unsupported media type", "Send the body as application/json.")
+    for param in params.split(";"):
+        name, _, charset = param.partition("=")
+        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise ProblemError(415, "Unsupported media type", "JSON bodies must be UTF-8.")
+
+
+def _too_large() -> ProblemError:
+    return ProblemError(413, "Body too large", f"The request body is larger than {MAX_BODY_BYTES} bytes (1 MiB).",
+                        code="bodyTooLarge")
+
+
+def _path(url: str) -> str:
+    # Never the query string: it may carry the function key (`?code=`).
+    path = url.split("?", 1)[0]
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    return path
+
+
+# -- request ids and the endpoint decorator ----------------------------------------------------
+
+
+def current_request_id() -> str | None:
+    """The request id of the invocation running in this context, if any."""
+    return _request_id.get()
+
+
+def request_id_for(req: func.HttpRequest) -> str:
+    """The caller's `x-request-id` when it is sane (1-128 of `A-Za-z0-9._:-`), else a new one."""
+    offered = (req.headers.get(REQUEST_ID_HEADER) or "").strip()
+    return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+@contextmanager
+def request_context(request_id: str) -> Iterator[str]:
+    """Make log lines in this block carry `request_id` (for queue and timer functions too)."""
+    install_logging()
+    token = _request_id.set(request_id)
+    try:
+        yield request_id
+    finally:
+        _request_id.reset(token)
+
+
+def endpoint(handler: F) -> F:
+    """Wrap an HTTP entry point: request id in, problem+json for every error, `x-request-id` out.
+
+    The wrapper keeps the handler's signature (the Functions worker binds parameters by name).
+    """
+    install_logging()
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+        req = _find_request(args, kwargs)
+        rid = request_id_for(req) if req is not None else uuid.uuid4().hex
+        started = time.perf_counter()
+        with request_context(rid):
+            try:
+                response = handler(*args, **kwargs)
+            except Exception as exc:
+                response = problem_for(exc)
+            response.headers[REQUEST_ID_HEADER] = rid
+            if req is not None:
+                log.info("%s %s -> %d in %.0f ms", req.method, _path(req.url), response.status_code,
+                         (time.perf_counter() - started) * 1000)
+            return response
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _find_request(args: Sequence[Any], kwargs: Mapping[str, Any]) -> func.HttpRequest | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, func.HttpRequest):
+            return value
+    return None
+
+
+# -- masking -----------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(accountkey|sharedaccesssignature|client_secret|password|access_token|refresh_token"
+    r"|x-functions-key|api[-_]?key|static_token)([\"']?\s*[=:]\s*[\"']?)[^\s;&\"',}]+"
+)
+# Query-string secrets (`?code=` is the function key, `sig=` a SAS signature).
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:code|sig)=)[^\s&;\"']+")
+
+
+def mask_email(value: str) -> str:
+    """`jane@example.com` -> `j***@example.com`."""
+    return _EMAIL.sub(r"\1***@\2", value)
+
+
+def mask_text(value: str) -> str:
+    """Mask e-mail addresses, bearer tokens, JWTs and `key=value` secrets in a log text."""
+    value = _BEARER.sub(r"\1***", value)
+    value = _JWT.sub("***", value)
+    value = _SECRET_PAIR.sub(r"\1\2***", value)
+    value = _SECRET_PARAM.sub(r"\1***", value)
+    return mask_email(value)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks the formatted message (and any traceback text) of each record, and adds `request_id`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _prepare(record)
+        return True
+
+
+_installed = False
+
+
+def install_logging() -> None:
+    """Mask and tag every log record of this process, whatever handler the host installed.
+
+    A record factory runs for every record of every logger (filters on a logger see only that
+    logger's own records), so this reaches the Functions worker's handler and the SDKs' logs.
+    Idempotent.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _prepare(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+def _prepare(record: logging.LogRecord) -> None:
+    if getattr(record, "_masked", False):
+        return
+    record._masked = True
+    rid = _request_id.get()
+    record.request_id = rid or "-"
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed log call: leave it to the handler to report
+        return
+    masked = mask_text(message)
+    record.msg = f"[{rid}] {masked}" if rid else masked
+    record.args = None
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = mask_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))

@@ -1,0 +1,31 @@
+"""Everything that crosses to Azure Storage: clients, idempotency records, versioned documents."""
+
+from shared.store.clients import StorageClients
+from shared.store.documents import VersionedDocumentStore
+from shared.store.errors import (
+    DocumentModified,
+    IdempotencyConflict,
+    IdempotencyError,
+    IdempotencyInProgress,
+    StorageError,
+    StorageUnavailableError,
+    StoredDocumentInvalid,
+)
+from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash, derived_id
+
+__all__ = [
+    "Claim",
+    "DocumentModified",
+    "IdempotencyConflict",
+    "IdempotencyError",
+    "IdempotencyInProgress",
+    "IdempotencyStore",
+    "StorageClients",
+    "StorageError",
+    "StorageUnavailableError",
+    "StoredDocumentInvalid",
+    "StoredResponse",
+    "VersionedDocumentStore",
+    "body_hash",
+    "derived_id",
+]
