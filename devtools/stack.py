@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,18 +111,26 @@ def azurite_binary() -> str:
     raise FileNotFoundError("Azurite is not installed: run `npm ci` (make does this for you)")
 
 
-def start_azurite(log_dir: Path, *, ports: tuple[int, int, int] | None = None) -> Service:
-    """Azurite with in-memory storage on loopback; `env["AzureWebJobsStorage"]` is its connection string."""
+def start_azurite(
+    log_dir: Path, *, ports: tuple[int, int, int] | None = None, location: Path | None = None
+) -> Service:
+    """Azurite on loopback; `env["AzureWebJobsStorage"]` is its connection string.
+
+    Storage lives in memory unless `location` is given (then it survives a restart there).
+    """
     blob_port, queue_port, table_port = ports or (free_port(), free_port(), free_port())
-    workdir = Path(tempfile.mkdtemp(prefix="azurite-"))
+    if location is None:
+        storage = ["--inMemoryPersistence"]
+    else:
+        location.mkdir(parents=True, exist_ok=True)
+        storage = ["--location", str(location)]
     argv = [
         azurite_binary(),
         "--silent",
         "--disableTelemetry",
-        "--inMemoryPersistence",
+        *storage,
         # The current Python storage SDKs send an API version newer than Azurite 3.35 knows.
         "--skipApiVersionCheck",
-        "--location", str(workdir),
         "--blobHost", "127.0.0.1", "--blobPort", str(blob_port),
         "--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
         "--tableHost", "127.0.0.1", "--tablePort", str(table_port),
