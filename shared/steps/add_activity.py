@@ -1,0 +1,177 @@
+"""Add Activity (CONTRACT "POST /api/journey/add-activity"): a Task or a Phone Call.
+
+Smart mode looks for the preferred kind of record and falls back to the other; the strict
+modes (`lead`, `contact`) look for that kind only and skip when there is none. The activity
+is set regarding the record found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from shared.dynamics.query import bind
+from shared.resolution import ENTITIES, Kind, Match
+from shared.steps.common import (
+    Found,
+    LookupSet,
+    OwnerCandidates,
+    PersonLookup,
+    StepConfig,
+    check_person,
+    choose_owner,
+    duplicates_note,
+    owner_candidates,
+    person_lookup,
+    possessive,
+    who,
+)
+from shared.steps.models import ActivityRequest, ActivitySpec
+from shared.steps.result import Create, Plan, Reason, StepResult
+
+__all__ = ["ID_NAMESPACE", "SCOPE", "ActivityLookups", "decide", "due_at", "prepare", "search_order"]
+
+SCOPE = "AddActivity"
+ID_NAMESPACE = "activity"
+
+# Due "on a date" means the end of an ordinary working day, in UTC (CONTRACT).
+DUE_TIME_OF_DAY = time(17, 0, tzinfo=UTC)
+PRIORITY_CODES: Mapping[str, int] = {"low": 0, "normal": 1, "high": 2}
+_LABELS = {"task": "Task", "phonecall": "Phone Call"}
+_ENTITY_SETS = {"task": "tasks", "phonecall": "phonecalls"}
+
+
+def search_order(request: ActivityRequest) -> tuple[Kind, ...]:
+    """The kinds of record to look for, in order of preference."""
+    if request.mode == "lead":
+        return ("lead",)
+    if request.mode == "contact":
+        return ("contact",)
+    return ("lead", "contact") if request.prefer == "lead" else ("contact", "lead")
+
+
+@dataclass(frozen=True)
+class ActivityLookups:
+    """The person as each kind this mode may use, and the owner candidates."""
+
+    people: tuple[PersonLookup, ...]
+    owner: OwnerCandidates
+
+    def lookup_set(self) -> LookupSet:
+        lookups = LookupSet()
+        for person in self.people:
+            lookups.add(person.kind, person.queries())
+        owner_query = self.owner.query()
+        if owner_query is not None:
+            lookups.add("owner", [owner_query])
+        return lookups
+
+
+def prepare(request: ActivityRequest, config: StepConfig) -> ActivityLookups:
+    kinds = search_order(request)
+    values = check_person(request.person, config, kinds)
+    select = [config.phone_attribute] if request.activity.type == "phonecall" and config.phone_attribute else []
+    return ActivityLookups(
+        people=tuple(person_lookup(kind, config, values, select=select) for kind in kinds),
+        owner=owner_candidates(request.owner_user_id, config),
+    )
+
+
+def due_at(activity: ActivitySpec, now: datetime) -> datetime | None:
+    """`scheduledend`: a date is due at 17:00 UTC that day, a date-time is taken in UTC,
+    `dueInDays` is `now` plus that many days; none given: no due date."""
+    if isinstance(activity.due_date, datetime):
+        return activity.due_date.astimezone(UTC)
+    if isinstance(activity.due_date, date):
+        return datetime.combine(activity.due_date, DUE_TIME_OF_DAY)
+    if activity.due_in_days is not None:
+        return (now.astimezone(UTC) + timedelta(days=activity.due_in_days)).replace(microsecond=0)
+    return None
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _activity_data(request: ActivityRequest, config: StepConfig, match: Match, now: datetime) -> dict[str, Any]:
+    activity = request.activity
+    data: dict[str, Any] = {"subject": activity.subject, "prioritycode": PRIORITY_CODES[activity.priority]}
+    if activity.description is not None:
+        data["description"] = activity.description
+    due = due_at(activity, now)
+    if due is not None:
+        data["scheduledend"] = _utc_text(due)
+    if activity.type == "phonecall":
+        data["directioncode"] = (activity.direction or "outgoing") == "outgoing"
+        number = activity.phone_number or request.person.phone
+        if number is None and config.phone_attribute:
+            stored = match.record.get(config.phone_attribute)
+            number = stored.strip() or None if isinstance(stored, str) else None
+        if number is not None:
+            data["phonenumber"] = number
+    spec = ENTITIES[match.kind]
+    data[f"regardingobjectid_{match.kind}_{activity.type}@odata.bind"] = bind(spec.entity_set, match.record_id)
+    return data
+
+
+def decide(
+    request: ActivityRequest,
+    config: StepConfig,
+    lookups: ActivityLookups,
+    found: Found,
+    *,
+    new_id: str | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    """The plan for `request` given the rows found; `new_id` is the id the activity must get."""
+    now = now or datetime.now(UTC)
+    name = who(request.person)
+    label = _LABELS[request.activity.type]
+    matches = {person.kind: person.resolve(found.rows(person.kind)) for person in lookups.people}
+    kinds = [person.kind for person in lookups.people]
+    match = next((matches[kind] for kind in kinds if matches[kind] is not None), None)
+    nothing = "would be" if dry_run else "was"
+
+    if match is None:
+        reason: Reason
+        if request.mode == "smart":
+            reason = "noMatch"
+            detail = (
+                f"{name} is neither an open Lead nor an active Contact in Dynamics, "
+                f"so no {label} {nothing} logged."
+            )
+        else:
+            kind = kinds[0]
+            reason = "noMatchingLead" if kind == "lead" else "noMatchingContact"
+            state, other = ("open", "Contact") if kind == "lead" else ("active", "Lead")
+            detail = (
+                f"{name} has no {state} {ENTITIES[kind].label} in Dynamics, so no {label} {nothing} logged "
+                f"(this step does not fall back to a {other})."
+            )
+        return Plan(StepResult(outcome="skipped", reason=reason, detail=detail, dry_run=dry_run))
+
+    data = _activity_data(request, config, match, now)
+    owner = choose_owner(lookups.owner, found.flat("owner"))
+    if owner:
+        data["ownerid@odata.bind"] = bind("systemusers", owner)
+    kind_label = ENTITIES[match.kind].label
+    fallback = ""
+    if request.mode == "smart" and match.kind != kinds[0]:
+        fallback = f" (no {ENTITIES[kinds[0]].label} was found, so the {kind_label} was used)"
+    subject = request.activity.subject
+    if dry_run:
+        detail = (f"A {label} \u201c{subject}\u201d would be logged on {possessive(name)} {kind_label}"
+                  f"{fallback}{duplicates_note(match)}; nothing was written.")
+    else:
+        detail = f"Logged a {label} \u201c{subject}\u201d on {possessive(name)} {kind_label}{fallback}{duplicates_note(match)}."
+    return Plan(
+        StepResult(
+            outcome="activityLogged", entity=match.kind, record_id=match.record_id, duplicates=match.duplicates,
+            detail=detail, dry_run=dry_run,
+        ),
+        write=Create(_ENTITY_SETS[request.activity.type], data, record_id=new_id.lower() if new_id else None),
+        created_id_field="activity_id",
+    )

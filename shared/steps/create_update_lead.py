@@ -1,0 +1,231 @@
+"""Create/Update Lead (CONTRACT "POST /api/journey/create-update-lead").
+
+`prepare` (pure) says what to look up, `decide` (pure) turns what was found into a `Plan`;
+`shared.steps.runner` does the look-ups in one round trip and the plan's one write.
+
+Default mode: a matching Contact stops the step; otherwise the matching open Lead is updated
+or a Lead is created. "Always create a lead": no Contact check; the Lead is updated or created,
+and a new Lead (or an updated one without a parent Contact) is linked to the matching Contact
+and that Contact's Account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.dynamics.query import Expand, bind
+from shared.resolution import Match
+from shared.steps.common import (
+    Found,
+    LookupSet,
+    OwnerCandidates,
+    PersonLookup,
+    StepConfig,
+    check_person,
+    choose_owner,
+    duplicates_note,
+    owner_candidates,
+    person_lookup,
+    possessive,
+    who,
+)
+from shared.steps.models import LeadRequest
+from shared.steps.result import Create, Plan, StepResult, Update
+
+__all__ = ["ID_NAMESPACE", "SCOPE", "LeadLookups", "contact_account", "decide", "prepare"]
+
+SCOPE = "CreateUpdateLead"
+ID_NAMESPACE = "lead"
+
+# The Contact's customer, when it is an Account: expanded through the account-typed navigation
+# property of the polymorphic `parentcustomerid` lookup (null when the customer is a Contact).
+_CONTACT_ACCOUNT = Expand("parentcustomerid_account", select=["accountid"])
+
+
+@dataclass(frozen=True)
+class LeadLookups:
+    """What Create/Update Lead looks up: the person as Lead and as Contact, and the owner."""
+
+    lead: PersonLookup
+    contact: PersonLookup
+    owner: OwnerCandidates
+
+    def lookup_set(self) -> LookupSet:
+        lookups = LookupSet()
+        lookups.add("lead", self.lead.queries())
+        lookups.add("contact", self.contact.queries())
+        owner_query = self.owner.query()
+        if owner_query is not None:
+            lookups.add("owner", [owner_query])
+        return lookups
+
+
+def prepare(request: LeadRequest, config: StepConfig) -> LeadLookups:
+    """The look-ups for `request`; raises `InvalidStepInput` when the person cannot be identified."""
+    values = check_person(request.person, config, ["lead", "contact"])
+    lead_select = ["_parentcontactid_value", "_parentaccountid_value"]
+    if config.email_attribute:
+        lead_select.append(config.email_attribute)
+    return LeadLookups(
+        lead=person_lookup("lead", config, values, select=lead_select),
+        contact=person_lookup("contact", config, values, select=["_parentcustomerid_value"],
+                              expand=[_CONTACT_ACCOUNT]),
+        owner=owner_candidates(request.owner_user_id, config),
+    )
+
+
+def contact_account(contact: Mapping[str, Any]) -> str | None:
+    """The id of the Contact's Account (its `parentcustomerid` when that is an Account)."""
+    expanded = contact.get("parentcustomerid_account")
+    if isinstance(expanded, Mapping) and expanded.get("accountid"):
+        return str(expanded["accountid"]).lower()
+    target = contact.get("_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname")
+    if target == "account" and contact.get("_parentcustomerid_value"):
+        return str(contact["_parentcustomerid_value"]).lower()
+    return None
+
+
+def _lower(value: Any) -> str | None:
+    return str(value).lower() if value else None
+
+
+def _person_data(request: LeadRequest, config: StepConfig) -> dict[str, Any]:
+    data: dict[str, Any] = {"subject": request.subject}
+    if request.description is not None:
+        data["description"] = request.description
+    platform = request.person.platform_values()
+    for name, attribute in config.person_fields.items():
+        if attribute and name in platform:
+            data[attribute] = platform[name]
+    data.update(request.person.fields)
+    return data
+
+
+def _link_phrase(contact_id: str | None, account_id: str | None, *, dry_run: bool) -> str:
+    linked = "linked" if dry_run else "linked it"
+    if contact_id and account_id:
+        return f" and {linked} to their existing Contact and that Contact's Account"
+    if contact_id:
+        return f" and {linked} to their existing Contact"
+    return ""
+
+
+def decide(
+    request: LeadRequest,
+    config: StepConfig,
+    lookups: LeadLookups,
+    found: Found,
+    *,
+    new_id: str | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    """The plan for `request` given the rows found; `new_id` is the id a new Lead must get."""
+    del now  # the decision does not depend on the time
+    name = who(request.person)
+    contact = lookups.contact.resolve(found.rows("contact"))
+    lead = lookups.lead.resolve(found.rows("lead"))
+
+    if contact is not None and not request.always_create_lead:
+        detail = (
+            f"{name} is already a Contact in Dynamics, so no Lead "
+            + ("would be" if dry_run else "was")
+            + f" created or updated{duplicates_note(contact)}."
+        )
+        return Plan(
+            StepResult(
+                outcome="skipped", reason="existsAsContact", entity="contact", record_id=contact.record_id,
+                duplicates=contact.duplicates, detail=detail, dry_run=dry_run,
+            )
+        )
+
+    # Links apply in "always create a lead" mode only: in the default mode a Contact stops the step.
+    link_contact = contact if request.always_create_lead else None
+    data = _person_data(request, config)
+
+    if lead is not None:
+        if new_id is not None and new_id.lower() in lead.candidate_ids():
+            return _created_by_earlier_attempt(request, lead, new_id.lower(), name, dry_run)
+        return _update(request, config, lead, link_contact, data, name, dry_run)
+
+    contact_id = link_contact.record_id if link_contact else None
+    account_id = contact_account(link_contact.record) if link_contact else None
+    if contact_id:
+        data["parentcontactid@odata.bind"] = bind("contacts", contact_id)
+    if account_id:
+        data["parentaccountid@odata.bind"] = bind("accounts", account_id)
+    owner = choose_owner(lookups.owner, found.flat("owner"))
+    if owner:
+        data["ownerid@odata.bind"] = bind("systemusers", owner)
+    links = _link_phrase(contact_id, account_id, dry_run=dry_run)
+    if dry_run:
+        detail = f"A new Lead would be created for {name}{links}; nothing was written."
+    else:
+        detail = f"Created a new Lead for {name}{links}."
+    return Plan(
+        StepResult(
+            outcome="created", entity="lead", record_id=None, linked_contact_id=contact_id,
+            linked_account_id=account_id, detail=detail, dry_run=dry_run,
+        ),
+        write=Create("leads", data, record_id=new_id.lower() if new_id else None),
+    )
+
+
+def _update(
+    request: LeadRequest,
+    config: StepConfig,
+    lead: Match,
+    link_contact: Match | None,
+    data: dict[str, Any],
+    name: str,
+    dry_run: bool,
+) -> Plan:
+    record = lead.record
+    email_attribute = config.email_attribute
+    # An update never rewrites the stored address; it only fills one in where there is none.
+    if email_attribute and record.get(email_attribute):
+        data.pop(email_attribute, None)
+    contact_id = _lower(record.get("_parentcontactid_value"))
+    account_id = _lower(record.get("_parentaccountid_value"))
+    linked_now = ""
+    if link_contact is not None and contact_id is None:
+        contact_id = link_contact.record_id
+        data["parentcontactid@odata.bind"] = bind("contacts", contact_id)
+        new_account = contact_account(link_contact.record)
+        # A Lead's own Account choice is kept; the Contact's Account only fills an empty one.
+        if new_account and account_id is None:
+            account_id = new_account
+            data["parentaccountid@odata.bind"] = bind("accounts", account_id)
+            linked_now = _link_phrase(contact_id, account_id, dry_run=dry_run)
+        else:
+            linked_now = _link_phrase(contact_id, None, dry_run=dry_run)
+    subject = possessive(name)
+    if dry_run:
+        detail = f"{subject} open Lead would be updated{linked_now}{duplicates_note(lead)}; nothing was written."
+    else:
+        detail = f"Updated {subject} open Lead{linked_now}{duplicates_note(lead)}."
+    return Plan(
+        StepResult(
+            outcome="updated", entity="lead", record_id=lead.record_id, linked_contact_id=contact_id,
+            linked_account_id=account_id, duplicates=lead.duplicates, detail=detail, dry_run=dry_run,
+        ),
+        write=Update("leads", lead.record_id, data),
+    )
+
+
+def _created_by_earlier_attempt(request: LeadRequest, lead: Match, lead_id: str, name: str, dry_run: bool) -> Plan:
+    """An earlier attempt with the same idempotency key created this Lead, then did not answer."""
+    record = next(row for row in lead.candidates if str(row.get("leadid", "")).lower() == lead_id)
+    return Plan(
+        StepResult(
+            outcome="created", entity="lead", record_id=lead_id,
+            linked_contact_id=_lower(record.get("_parentcontactid_value")),
+            linked_account_id=_lower(record.get("_parentaccountid_value")),
+            duplicates=lead.duplicates,
+            detail=f"Created a new Lead for {name} (an earlier attempt with this idempotency key created it).",
+            dry_run=dry_run,
+        )
+    )
