@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-# An address written plainly or percent-encoded (as it appears inside a query string).
-_EMAIL = re.compile(r"([A-Za-z0-9._+\-]|%[0-9A-Fa-f]{2})+(@|%40)([A-Za-z0-9\-]+\.)+[A-Za-z]{2,}")
+# An address written plainly or percent-encoded (as it appears inside a query string); a quote
+# may sit inside the local part (o'brien) but not start it (it opens the OData literal).
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._+\-%])([A-Za-z0-9._+\-]|%2[Bb])([A-Za-z0-9._+\-']|%2[Bb7])*(@|%40)([A-Za-z0-9\-]+\.)+[A-Za-z]{2,}"
+)
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 
 
