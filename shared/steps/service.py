@@ -1,0 +1,62 @@
+"""The three journey-step use-cases as the function entry points call them.
+
+Each takes the worker's dependencies, the validated request and the parsed JSON body, runs the
+step (`shared.steps.runner`), and returns the body of the 200 answer. A configuration that makes
+the person unusable is a 400 and a list that cannot take the member a 422, both raised as
+`ProblemError`; Dynamics and storage errors pass through to the HTTP layer, which maps them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from shared.http import ProblemError
+from shared.steps.common import InvalidStepInput, StepConfig
+from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
+from shared.steps.result import StepRefused
+from shared.steps.runner import (
+    ADD_ACTIVITY,
+    ADD_TO_MARKETING_LIST,
+    CREATE_UPDATE_LEAD,
+    StepDefinition,
+    run_step,
+)
+
+if TYPE_CHECKING:
+    from shared.app import Dependencies
+
+__all__ = ["add_activity", "add_to_marketing_list", "create_update_lead", "run"]
+
+R = TypeVar("R", bound=StepRequest)
+
+
+def run(
+    deps: Dependencies, definition: StepDefinition[R, Any], request: R, raw_body: Any, *, now: datetime | None = None
+) -> dict[str, Any]:
+    document, _etag = deps.config_store.get()
+    config = StepConfig.from_document(document)
+    try:
+        return run_step(
+            definition, request, raw_body, client=deps.dynamics.counted(), store=deps.idempotency, config=config,
+            now=now,
+        )
+    except InvalidStepInput as exc:
+        errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.errors]
+        count = len(errors)
+        raise ProblemError(400, "Invalid request", f"The request has {count} invalid field{'s' if count != 1 else ''}.",
+                           errors=errors) from None
+    except StepRefused as exc:
+        raise ProblemError(exc.status, exc.title, exc.detail, code=exc.code) from None
+
+
+def create_update_lead(deps: Dependencies, request: LeadRequest, raw_body: Any) -> dict[str, Any]:
+    return run(deps, CREATE_UPDATE_LEAD, request, raw_body)
+
+
+def add_activity(deps: Dependencies, request: ActivityRequest, raw_body: Any) -> dict[str, Any]:
+    return run(deps, ADD_ACTIVITY, request, raw_body)
+
+
+def add_to_marketing_list(deps: Dependencies, request: ListRequest, raw_body: Any) -> dict[str, Any]:
+    return run(deps, ADD_TO_MARKETING_LIST, request, raw_body)
