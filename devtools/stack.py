@@ -77,7 +77,15 @@ class Service:
             return ""
 
 
-def _spawn(name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+def _spawn(
+    name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None, *, isolate: bool = False
+) -> tuple[subprocess.Popen, Path]:
+    """Start a child with its output in `log_dir/<name>.log`.
+
+    `isolate` puts it in its own session, so a Ctrl-C in the terminal reaches only the launcher,
+    which then stops the parts in order (host first, storage last). Tests leave it off, so a CI
+    job can stop everything by killing its process group.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
@@ -87,6 +95,7 @@ def _spawn(name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str]
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
+        start_new_session=isolate,
     )
     log_file.close()
     return process, log_path
@@ -112,7 +121,11 @@ def azurite_binary() -> str:
 
 
 def start_azurite(
-    log_dir: Path, *, ports: tuple[int, int, int] | None = None, location: Path | None = None
+    log_dir: Path,
+    *,
+    ports: tuple[int, int, int] | None = None,
+    location: Path | None = None,
+    isolate: bool = False,
 ) -> Service:
     """Azurite on loopback; `env["AzureWebJobsStorage"]` is its connection string.
 
@@ -135,7 +148,7 @@ def start_azurite(
         "--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
         "--tableHost", "127.0.0.1", "--tablePort", str(table_port),
     ]
-    process, log_path = _spawn("azurite", argv, log_dir)
+    process, log_path = _spawn("azurite", argv, log_dir, isolate=isolate)
     url = f"http://127.0.0.1:{blob_port}/{AZURITE_ACCOUNT}"
     for port in (blob_port, queue_port, table_port):
         wait_until_answering(f"http://127.0.0.1:{port}/", process=process)
@@ -151,6 +164,7 @@ def start_emulator(
     seed: Path | None = None,
     tls: bool = False,
     extra_args: Sequence[str] = (),
+    isolate: bool = False,
 ) -> Service:
     """The Dataverse Web API emulator; `env` holds DYNAMICS_URL and DYNAMICS_STATIC_TOKEN for it."""
     port = port or free_port()
@@ -160,7 +174,7 @@ def start_emulator(
     if tls:
         argv += ["--tls", "--data-dir", str(log_dir / f"emulator-{port}")]
     argv += list(extra_args)
-    process, log_path = _spawn(f"emulator-{port}", argv, log_dir)
+    process, log_path = _spawn(f"emulator-{port}", argv, log_dir, isolate=isolate)
     scheme = "https" if tls else "http"
     root = f"{scheme}://127.0.0.1:{port}"
     wait_until_answering(f"{root}/_emulator/stats", process=process)
@@ -168,11 +182,75 @@ def start_emulator(
     return Service("emulator", process, root, log_path, env=env)
 
 
-def start_function_host(log_dir: Path, env: Mapping[str, str], *, port: int | None = None) -> Service:
-    """The local function host serving the function folders on http://127.0.0.1:<port>/api/."""
+def start_function_host(
+    log_dir: Path,
+    env: Mapping[str, str],
+    *,
+    port: int | None = None,
+    root: Path | None = None,
+    timeout: float = 60.0,
+    isolate: bool = False,
+) -> Service:
+    """The local function host serving the app at `root` (default: this repository) on
+    http://127.0.0.1:<port>/api/; `env` overrides the app's local settings."""
     port = port or free_port()
     argv = [sys.executable, "-m", "devtools.localhost", "--host", "127.0.0.1", "--port", str(port)]
-    process, log_path = _spawn(f"functions-{port}", argv, log_dir, env=env)
-    root = f"http://127.0.0.1:{port}"
-    wait_until_answering(f"{root}/api/health", process=process, timeout=60.0)
-    return Service("functions", process, root, log_path, env=dict(env))
+    if root is not None:
+        argv += ["--root", str(root)]
+    process, log_path = _spawn(f"functions-{port}", argv, log_dir, env=env, isolate=isolate)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # The host answers only once every function is loaded and every listener started.
+        wait_until_answering(f"{base}/admin/host/ping", process=process, timeout=timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        service = Service("functions", process, base, log_path, env=dict(env))
+        service.stop()
+        raise RuntimeError(f"{exc}\n--- {log_path.name} ---\n{service.log_tail()}") from None
+    return Service("functions", process, base, log_path, env=dict(env))
+
+
+@dataclass
+class LocalStack:
+    """Azurite, the Dataverse emulator and the function host, started together."""
+
+    azurite: Service
+    emulator: Service
+    functions: Service
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.azurite, self.emulator, self.functions]
+
+    def stop(self) -> None:
+        """Host first (it finishes running invocations), storage last."""
+        self.functions.stop(timeout=60.0)
+        self.emulator.stop()
+        self.azurite.stop()
+
+
+def start_local_stack(
+    log_dir: Path,
+    *,
+    functions_port: int | None = None,
+    emulator_port: int | None = None,
+    azurite_ports: tuple[int, int, int] | None = None,
+    azurite_location: Path | None = None,
+    seed: Path | None = None,
+    token: str = "local-dev-token",
+    env: Mapping[str, str] | None = None,
+    isolate: bool = False,
+) -> LocalStack:
+    """Start the three parts wired to each other; on a failure, stop whatever already started."""
+    started: list[Service] = []
+    try:
+        azurite = start_azurite(log_dir, ports=azurite_ports, location=azurite_location, isolate=isolate)
+        started.append(azurite)
+        emulator = start_emulator(log_dir, port=emulator_port, token=token, seed=seed, isolate=isolate)
+        started.append(emulator)
+        host_env = {**(env or {}), **azurite.env, **emulator.env}
+        functions = start_function_host(log_dir, host_env, port=functions_port, isolate=isolate)
+    except BaseException:
+        for service in reversed(started):
+            service.stop()
+        raise
+    return LocalStack(azurite, emulator, functions)

@@ -1,0 +1,300 @@
+"""`make demo`: start the local stack, walk a journey through the HTTP endpoints, show what
+changed in Dynamics, stop.
+
+The journey is a list of scenarios. A scenario is a function taking a `Demo` and using it to
+call the function app (`demo.call`), fire a non-HTTP function (`demo.run_function`) and check
+answers (`demo.expect`); every call becomes a row of the printed table. To add one, write it
+below and decorate it with `@scenario("what it shows")`; scenarios run in file order, each
+seeing what the previous ones wrote. After the journey, the records created, updated or
+deleted in the Dataverse emulator (seeded with `devtools/demo_seed.json`) are printed.
+
+    @scenario("A known lead is updated, not duplicated")
+    def update_known_lead(demo: Demo) -> None:
+        response = demo.call("POST", "journey/create-update-lead",
+                             {"person": {"email": "o'brien@example.com"}, "subject": "Webinar"})
+        demo.expect(response, 200, outcome="updated")
+
+Exit status: 0 when every scenario got what it expected, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import textwrap
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devtools import stack
+
+SEED = stack.REPO_ROOT / "devtools" / "demo_seed.json"
+DEMO_KEY = "demo-function-key"
+DEMO_TOKEN = "local-dev-token"
+TIMEOUT = 30
+
+# Entity sets compared before and after the journey, with the columns that describe a record.
+WATCHED: dict[str, tuple[str, ...]] = {
+    "leads": ("fullname", "emailaddress1", "subject", "statecode"),
+    "contacts": ("fullname", "emailaddress1", "statecode"),
+    "accounts": ("name", "websiteurl"),
+    "tasks": ("subject", "_regardingobjectid_value"),
+    "phonecalls": ("subject", "phonenumber", "_regardingobjectid_value"),
+    "lists": ("listname", "membercount"),
+    "listmembers": ("_listid_value", "_entityid_value"),
+}
+
+
+class ScenarioFailed(AssertionError):
+    """A response was not what the scenario expected."""
+
+
+@dataclass
+class Row:
+    scenario: str
+    request: str
+    status: str
+    result: str
+    ok: bool
+
+
+@dataclass
+class Demo:
+    """What a scenario gets: the running app, Dynamics, and the table being written."""
+
+    functions_url: str
+    function_key: str
+    dataverse_url: str
+    dataverse_token: str
+    rows: list[Row] = field(default_factory=list)
+    current: str = ""
+    session: requests.Session = field(default_factory=requests.Session)
+    _row_of: dict[int, Row] = field(default_factory=dict)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        key: bool = True,
+    ) -> requests.Response:
+        """Call `/api/<path>` on the function host (with the function key unless `key=False`)."""
+        sent = dict(headers or {})
+        if key:
+            sent["x-functions-key"] = self.function_key
+        response = self.session.request(method, f"{self.functions_url}/api/{path}", json=json, headers=sent,
+                                        timeout=TIMEOUT)
+        row = Row(self.current, f"{method} /api/{path}", str(response.status_code), _summary(response), True)
+        self.rows.append(row)
+        self._row_of[id(response)] = row
+        return response
+
+    def run_function(self, name: str, input: str = "") -> dict[str, Any]:
+        """Run a queue or timer function now through the host's admin API; waits for it."""
+        response = self.session.post(f"{self.functions_url}/admin/functions/{name}", params={"wait": "true"},
+                                     json={"input": input}, headers={"x-functions-key": self.function_key},
+                                     timeout=TIMEOUT * 10)
+        outcome: dict[str, Any] = response.json() if response.ok else {"status": str(response.status_code)}
+        self.rows.append(Row(self.current, f"run {name}", outcome.get("status", "?"),
+                             outcome.get("error") or "", outcome.get("status") == "Succeeded"))
+        return outcome
+
+    def expect(self, response: requests.Response, status: int, **fields: Any) -> dict[str, Any]:
+        """Check the status and top-level JSON fields of the last response; mark its row."""
+        body: dict[str, Any] = {}
+        try:
+            parsed = response.json()
+            body = parsed if isinstance(parsed, dict) else {}
+        except ValueError:
+            pass
+        wrong = [f"{name}={body.get(name)!r} (wanted {value!r})" for name, value in fields.items()
+                 if body.get(name) != value]
+        if response.status_code != status or wrong:
+            if id(response) in self._row_of:
+                self._row_of[id(response)].ok = False
+            problems = ([f"status {response.status_code} (wanted {status})"] if response.status_code != status
+                        else []) + wrong
+            raise ScenarioFailed("; ".join(problems))
+        return body
+
+    def dataverse(self, entity_set: str) -> list[dict[str, Any]]:
+        """Every record of an entity set in the emulator (all pages)."""
+        url: str | None = f"{self.dataverse_url}/api/data/v9.2/{entity_set}"
+        headers = {"Authorization": f"Bearer {self.dataverse_token}", "Accept": "application/json",
+                   "OData-MaxVersion": "4.0", "OData-Version": "4.0", "Prefer": "odata.maxpagesize=500"}
+        records: list[dict[str, Any]] = []
+        while url:
+            response = self.session.get(url, headers=headers, timeout=TIMEOUT)
+            response.raise_for_status()
+            page = response.json()
+            records.extend(page.get("value", []))
+            url = page.get("@odata.nextLink")
+        return records
+
+
+Scenario = Callable[[Demo], None]
+SCENARIOS: list[tuple[str, Scenario]] = []
+
+
+def scenario(title: str) -> Callable[[Scenario], Scenario]:
+    def register(function: Scenario) -> Scenario:
+        SCENARIOS.append((title, function))
+        return function
+
+    return register
+
+
+def _summary(response: requests.Response, width: int = 70) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return textwrap.shorten(response.text, width) if response.text else ""
+    if not isinstance(body, dict):
+        return textwrap.shorten(str(body), width)
+    for keys in (("outcome", "reason", "detail"), ("status",), ("title", "detail"), ("platformName",)):
+        picked = [f"{k}={body[k]}" for k in keys if body.get(k) not in (None, "")]
+        if picked:
+            return textwrap.shorten(", ".join(picked), width)
+    return textwrap.shorten(", ".join(sorted(body)), width)
+
+
+# ---------------------------------------------------------------------------------------------
+# The journey
+# ---------------------------------------------------------------------------------------------
+
+
+@scenario("The app is up")
+def health(demo: Demo) -> None:
+    demo.expect(demo.call("GET", "health", key=False), 200)
+
+
+@scenario("Requests without the function key are refused")
+def key_required(demo: Demo) -> None:
+    demo.expect(demo.call("GET", "config", key=False), 401)
+
+
+@scenario("Configuration: read, change with If-Match, stale ETag refused")
+def configuration(demo: Demo) -> None:
+    first = demo.call("GET", "config")
+    document = demo.expect(first, 200)
+    etag = first.headers.get("ETag", "")
+    changed = {**document, "platformName": "Demo Platform"}
+    demo.expect(demo.call("PUT", "config", changed, headers={"If-Match": etag}), 200, platformName="Demo Platform")
+    demo.expect(demo.call("PUT", "config", changed, headers={"If-Match": etag}), 412)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and printing
+# ---------------------------------------------------------------------------------------------
+
+
+def snapshot(demo: Demo) -> dict[str, dict[str, dict[str, Any]]]:
+    """entity set -> record id -> record, for the watched sets the emulator knows."""
+    state: dict[str, dict[str, dict[str, Any]]] = {}
+    for entity_set in WATCHED:
+        try:
+            records = demo.dataverse(entity_set)
+        except requests.RequestException:
+            continue
+        state[entity_set] = {_record_id(entity_set, record): record for record in records}
+    return state
+
+
+def _record_id(entity_set: str, record: dict[str, Any]) -> str:
+    for name in (f"{entity_set[:-1]}id", "activityid", "listmemberid"):
+        if record.get(name):
+            return str(record[name])
+    return str(next((v for k, v in record.items() if k.endswith("id") and isinstance(v, str)), "?"))
+
+
+def changes(before: dict[str, dict[str, dict[str, Any]]], after: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
+    rows = []
+    for entity_set, now in after.items():
+        was = before.get(entity_set, {})
+        columns = WATCHED[entity_set]
+        for record_id, record in now.items():
+            if record_id not in was:
+                change = "created"
+            elif record.get("modifiedon") != was[record_id].get("modifiedon") or record != was[record_id]:
+                change = "updated"
+            else:
+                continue
+            rows.append([entity_set, change, record_id, _describe(record, columns)])
+        for record_id, record in was.items():
+            if record_id not in now:
+                rows.append([entity_set, "deleted", record_id, _describe(record, columns)])
+    return rows
+
+
+def _describe(record: dict[str, Any], columns: Iterable[str]) -> str:
+    return textwrap.shorten(", ".join(f"{c}={record[c]}" for c in columns if record.get(c) not in (None, "")), 80)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    line = "  ".join("-" * width for width in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(out)
+
+
+def run_journey(demo: Demo, scenarios: Sequence[tuple[str, Scenario]]) -> list[tuple[str, str]]:
+    """Run every scenario; returns (title, why) for each one that failed."""
+    failures = []
+    for title, function in scenarios:
+        demo.current = title
+        try:
+            function(demo)
+        except ScenarioFailed as exc:
+            failures.append((title, str(exc)))
+        except Exception as exc:
+            failures.append((title, f"{type(exc).__name__}: {exc}"))
+            traceback.print_exc()
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--functions-port", type=int, default=None, help="default: a free port")
+    parser.add_argument("--emulator-port", type=int, default=None, help="default: a free port")
+    args = parser.parse_args(argv)
+
+    log_dir = Path(tempfile.mkdtemp(prefix="demo-logs-"))
+    print("Starting Azurite, the Dataverse emulator (seeded with demo_seed.json) and the function host ...")
+    local = stack.start_local_stack(
+        log_dir, functions_port=args.functions_port, emulator_port=args.emulator_port, seed=SEED,
+        token=DEMO_TOKEN, env={"LOCAL_FUNCTION_KEY": DEMO_KEY}, isolate=True,
+    )
+    try:
+        demo = Demo(local.functions.url, DEMO_KEY, local.emulator.url, DEMO_TOKEN)
+        before = snapshot(demo)
+        failures = run_journey(demo, SCENARIOS)
+        after = snapshot(demo)
+    finally:
+        local.stop()
+
+    print("\nWhat the journey did\n")
+    print(table(["", "Scenario", "Request", "Status", "Result"],
+                [["ok" if r.ok else "FAIL", r.scenario, r.request, r.status, r.result] for r in demo.rows]))
+    print("\nWhat changed in Dynamics\n")
+    changed = changes(before, after)
+    print(table(["Entity set", "Change", "Id", "Record"], changed) if changed else "(nothing)")
+    if failures:
+        print(f"\n{len(failures)} of {len(SCENARIOS)} scenarios failed:", file=sys.stderr)
+        for title, why in failures:
+            print(f"  - {title}: {why}", file=sys.stderr)
+        print(f"Logs: {log_dir}", file=sys.stderr)
+        return 1
+    print(f"\nAll {len(SCENARIOS)} scenarios passed.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

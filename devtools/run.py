@@ -1,0 +1,109 @@
+"""`make run`: the local stack on fixed ports until Ctrl-C.
+
+Azurite on its usual ports (10000-10002, state kept in `.stack/azurite`), the Dataverse
+emulator on 7072 seeded with `devtools/demo_seed.json`, the function host on 7071. The host's
+log is echoed here; every log file is under `.stack/logs/`. Ctrl-C (or SIGTERM) stops the host
+first, so running invocations finish, then the emulator, then Azurite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devtools import stack
+
+SEED = stack.REPO_ROOT / "devtools" / "demo_seed.json"
+STATE = stack.REPO_ROOT / ".stack"
+
+
+def ensure_local_settings(root: Path) -> Path:
+    """Copy the committed example to local.settings.json the first time."""
+    target = root / "local.settings.json"
+    if not target.exists():
+        shutil.copyfile(root / "local.settings.example.json", target)
+        print(f"Created {target.name} from local.settings.example.json")
+    return target
+
+
+def _function_key(settings: Path) -> str:
+    values = json.loads(settings.read_text(encoding="utf-8")).get("Values") or {}
+    return str(values.get("LOCAL_FUNCTION_KEY", ""))
+
+
+def _follow(path: Path, stop: threading.Event) -> None:
+    """Echo a log file as it grows, until `stop` is set."""
+    with open(path, "rb") as handle:
+        while True:
+            line = handle.readline()
+            if line:
+                sys.stdout.write(line.decode(errors="replace"))
+                sys.stdout.flush()
+            elif stop.wait(0.2):
+                return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--functions-port", type=int, default=7071)
+    parser.add_argument("--emulator-port", type=int, default=7072)
+    parser.add_argument("--azurite-ports", type=int, nargs=3, default=(10000, 10001, 10002),
+                        metavar=("BLOB", "QUEUE", "TABLE"))
+    parser.add_argument("--fresh", action="store_true", help="keep Azurite's storage in memory only")
+    args = parser.parse_args(argv)
+
+    settings = ensure_local_settings(stack.REPO_ROOT)
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    print("Starting Azurite, the Dataverse emulator and the function host ...")
+    local = stack.start_local_stack(
+        STATE / "logs",
+        functions_port=args.functions_port,
+        emulator_port=args.emulator_port,
+        azurite_ports=tuple(args.azurite_ports),
+        azurite_location=None if args.fresh else STATE / "azurite",
+        seed=SEED,
+        isolate=True,  # Ctrl-C reaches only this process, which stops the parts in order
+    )
+    follower = threading.Thread(target=_follow, args=(local.functions.log_path, stop), daemon=True)
+    crashed = False
+    try:
+        key = _function_key(settings)
+        print(
+            f"\nFunctions   {local.functions.url}/api/   (x-functions-key: {key})\n"
+            f"Dataverse   {local.emulator.url}/api/data/v9.2/   (Authorization: Bearer "
+            f"{local.emulator.env['DYNAMICS_STATIC_TOKEN']})\n"
+            f"Azurite     {local.azurite.env['AzureWebJobsStorage']}\n"
+            f"Logs        {STATE / 'logs'}\n"
+            "Ctrl-C stops all three.\n"
+        )
+        follower.start()
+        while not stop.wait(1.0):
+            for service in local.services:
+                if service.process.poll() is not None:
+                    print(f"{service.name} exited with code {service.process.returncode}:\n{service.log_tail()}",
+                          file=sys.stderr)
+                    crashed = True
+                    stop.set()
+    finally:
+        print("\nStopping ...")
+        local.stop()
+        stop.set()
+        follower.join(timeout=2)
+        print("Stopped.")
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
