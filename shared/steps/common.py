@@ -68,7 +68,7 @@ class StepConfig:
 
     lead_identifiers: tuple[tuple[str, ...], ...] = _DEFAULT_IDENTIFIERS
     contact_identifiers: tuple[tuple[str, ...], ...] = _DEFAULT_IDENTIFIERS
-    person_fields: Mapping[str, str] = DEFAULT_PERSON_FIELDS
+    person_fields: Mapping[str, str] = field(default_factory=lambda: DEFAULT_PERSON_FIELDS)
     user_identities: Mapping[str, str] = field(default_factory=dict)
     default_owner: str | None = None
 

@@ -1,0 +1,249 @@
+"""Request models of the journey steps: what is accepted, and every reason a body is refused."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from shared.steps.models import ActivityRequest, LeadRequest, ListRequest
+
+
+def errors(model: type[BaseModel], body: Any) -> dict[tuple[Any, ...], str]:
+    """{loc: msg} of every error, validated as the HTTP layer does (JSON mode)."""
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate_json(json.dumps(body))
+    return {tuple(e["loc"]): e["msg"] for e in caught.value.errors()}
+
+
+def lead_body(**changes: Any) -> dict[str, Any]:
+    return {"person": {"email": "ada@example.com"}, "subject": "Webinar attendee", **changes}
+
+
+def activity_body(**activity: Any) -> dict[str, Any]:
+    return {"person": {"email": "ada@example.com"}, "activity": {"type": "task", "subject": "Call", **activity}}
+
+
+def test_when_a_minimal_lead_body_is_sent_defaults_apply() -> None:
+    request = LeadRequest.model_validate_json(json.dumps(lead_body()))
+    assert request.always_create_lead is False
+    assert request.dry_run is False
+    assert request.idempotency_key is None
+    assert request.description is None
+    assert request.person.fields == {}
+
+
+def test_when_strings_have_spaces_they_are_trimmed_and_blanks_mean_not_given() -> None:
+    body = lead_body(person={"email": "  Ada@Example.COM ", "firstName": "  Ada ", "lastName": "   "},
+                     subject="  Topic  ", description="  ")
+    request = LeadRequest.model_validate_json(json.dumps(body))
+    assert request.person.email == "Ada@Example.COM"  # trimmed, case as given, not normalised
+    assert request.person.first_name == "Ada"
+    assert request.person.last_name is None
+    assert request.subject == "Topic"
+    assert request.description is None
+
+
+def test_when_the_subject_is_missing_or_blank_it_is_refused() -> None:
+    assert ("subject",) in errors(LeadRequest, {"person": {"email": "a@example.com"}})
+    assert ("subject",) in errors(LeadRequest, lead_body(subject="   "))
+    assert ("subject",) in errors(LeadRequest, lead_body(subject=""))
+
+
+def test_when_strings_exceed_dataverse_lengths_every_field_is_listed() -> None:
+    body = lead_body(
+        subject="s" * 301,
+        description="d" * 2001,
+        person={"email": "a" * 90 + "@example.com", "firstName": "f" * 51, "lastName": "l" * 51,
+                "company": "c" * 101, "jobTitle": "j" * 101, "phone": "1" * 51},
+        idempotencyKey="k" * 201,
+    )
+    found = errors(LeadRequest, body)
+    assert set(found) >= {
+        ("subject",), ("description",), ("person", "email"), ("person", "firstName"), ("person", "lastName"),
+        ("person", "company"), ("person", "jobTitle"), ("person", "phone"), ("idempotencyKey",),
+    }
+
+
+def test_when_strings_are_at_the_limit_they_are_accepted() -> None:
+    body = lead_body(subject="s" * 300, person={"email": "a" * 88 + "@example.com", "firstName": "f" * 50},
+                     idempotencyKey="k" * 200)
+    request = LeadRequest.model_validate_json(json.dumps(body))
+    assert len(request.subject) == 300
+
+
+def test_when_characters_need_two_utf16_units_they_count_twice() -> None:
+    assert ("person", "firstName") in errors(LeadRequest, lead_body(person={"email": "a@example.com",
+                                                                            "firstName": "😀" * 26}))
+    request = LeadRequest.model_validate_json(json.dumps(lead_body(person={"email": "a@example.com",
+                                                                           "firstName": "😀" * 25})))
+    assert request.person.first_name == "😀" * 25
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "a@b", "a b@example.com", "ada@example..com", "@example.com"])
+def test_when_the_email_is_not_an_address_it_is_refused(address: str) -> None:
+    assert ("person", "email") in errors(LeadRequest, lead_body(person={"email": address}))
+
+
+def test_when_every_string_holds_quotes_and_unicode_they_are_kept_verbatim() -> None:
+    tricky = "O'Brien \"Zoë\" Ünïcødé 東京 & <x> % + # ?"
+    body = lead_body(
+        subject=tricky, description=tricky + "\nsecond line",
+        person={"email": "o'brien+tag@example.com", "firstName": "Zoë 'Z'", "lastName": "O'Brien",
+                "company": tricky[:100], "jobTitle": "C\"TO\"", "phone": "+44 (0) 20 'x'",
+                "id": "p'1", "fields": {"new_note": tricky}},
+        ownerUserId="u'1",
+    )
+    request = LeadRequest.model_validate_json(json.dumps(body, ensure_ascii=False))
+    assert request.subject == tricky
+    assert request.person.email == "o'brien+tag@example.com"
+    assert request.person.last_name == "O'Brien"
+    assert request.person.fields == {"new_note": tricky}
+    assert request.owner_user_id == "u'1"
+
+
+def test_when_a_string_holds_control_characters_it_is_refused() -> None:
+    assert ("subject",) in errors(LeadRequest, lead_body(subject="a\x00b"))
+
+
+def test_when_unknown_fields_are_sent_they_are_refused() -> None:
+    found = errors(LeadRequest, {**lead_body(), "alwaysCreate": True, "person": {"email": "a@example.com",
+                                                                                  "mail": "x"}})
+    assert ("alwaysCreate",) in found
+    assert ("person", "mail") in found
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("alwaysCreateLead", "yes"), ("alwaysCreateLead", 1), ("dryRun", "true"), ("subject", 42),
+     ("idempotencyKey", 7), ("idempotencyKey", ""), ("person", "ada@example.com"), ("person", None)],
+)
+def test_when_a_field_has_the_wrong_type_it_is_refused(field: str, value: Any) -> None:
+    assert (field,) in errors(LeadRequest, lead_body(**{field: value}))
+
+
+@pytest.mark.parametrize("name", ["FirstName", "first-name", "1abc", "parentcontactid@odata.bind", "_x_value", ""])
+def test_when_fields_are_not_logical_names_they_are_refused(name: str) -> None:
+    assert ("person", "fields") in errors(LeadRequest, lead_body(person={"email": "a@example.com",
+                                                                          "fields": {name: "x"}}))
+
+
+@pytest.mark.parametrize("name", ["leadid", "statecode", "ownerid", "parentcontactid", "subject"])
+def test_when_fields_name_a_column_the_step_owns_they_are_refused(name: str) -> None:
+    assert ("person", "fields") in errors(LeadRequest, lead_body(person={"email": "a@example.com",
+                                                                          "fields": {name: "x"}}))
+
+
+def test_when_field_values_are_not_scalars_they_are_refused() -> None:
+    found = errors(LeadRequest, lead_body(person={"email": "a@example.com", "fields": {"new_x": {"a": 1}}}))
+    assert any(loc[:2] == ("person", "fields") for loc in found)
+
+
+def test_when_field_values_are_scalars_they_are_kept_with_their_types() -> None:
+    body = lead_body(person={"email": "a@example.com",
+                             "fields": {"new_n": 3, "new_b": True, "new_f": 1.5, "new_s": " x ", "new_z": None}})
+    request = LeadRequest.model_validate_json(json.dumps(body))
+    assert request.person.fields == {"new_n": 3, "new_b": True, "new_f": 1.5, "new_s": "x", "new_z": None}
+
+
+# -- add activity ---------------------------------------------------------------------------------
+
+
+def test_when_an_activity_body_is_minimal_defaults_apply() -> None:
+    request = ActivityRequest.model_validate_json(json.dumps(activity_body()))
+    assert (request.mode, request.prefer) == ("smart", "lead")
+    assert request.activity.priority == "normal"
+    assert request.activity.direction is None
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({**activity_body(), "mode": "lenient"}, ("mode",)),
+        ({**activity_body(), "prefer": "account"}, ("prefer",)),
+        (activity_body(type="email"), ("activity", "type")),
+        (activity_body(priority="urgent"), ("activity", "priority")),
+        (activity_body(type="phonecall", direction="sideways"), ("activity", "direction")),
+        (activity_body(subject="x" * 201), ("activity", "subject")),
+        (activity_body(subject=" "), ("activity", "subject")),
+        (activity_body(dueInDays=-1), ("activity", "dueInDays")),
+        (activity_body(dueInDays="3"), ("activity", "dueInDays")),
+        (activity_body(dueInDays=2.5), ("activity", "dueInDays")),
+        (activity_body(dueDate="2026-02-30"), ("activity", "dueDate")),
+        (activity_body(dueDate="2026-05-01T09:00:00"), ("activity", "dueDate")),
+        (activity_body(dueDate="next tuesday"), ("activity", "dueDate")),
+        (activity_body(dueDate=20260501), ("activity", "dueDate")),
+        (activity_body(description="d" * 2001), ("activity", "description")),
+        (activity_body(dueDate="2026-05-01", dueInDays=3), ("activity",)),
+        (activity_body(phoneNumber="+1 555"), ("activity",)),
+        (activity_body(direction="incoming"), ("activity",)),
+        (activity_body(type="phonecall", phoneNumber="1" * 201), ("activity", "phoneNumber")),
+    ],
+)
+def test_when_an_activity_is_invalid_the_field_is_named(body: dict[str, Any], loc: tuple[Any, ...]) -> None:
+    assert loc in errors(ActivityRequest, body)
+
+
+def test_when_the_activity_is_missing_it_is_refused() -> None:
+    assert ("activity",) in errors(ActivityRequest, {"person": {"email": "a@example.com"}})
+
+
+def test_when_due_date_is_a_date_it_stays_a_date() -> None:
+    request = ActivityRequest.model_validate_json(json.dumps(activity_body(dueDate="2026-05-01")))
+    assert request.activity.due_date == date(2026, 5, 1)
+
+
+def test_when_due_date_has_an_offset_it_is_kept_as_an_instant() -> None:
+    request = ActivityRequest.model_validate_json(json.dumps(activity_body(dueDate="2026-05-01T09:30:00+02:00")))
+    assert request.activity.due_date == datetime(2026, 5, 1, 7, 30, tzinfo=UTC)
+    assert request.activity.due_date.utcoffset() == timedelta(hours=2)  # type: ignore[union-attr]
+    zulu = ActivityRequest.model_validate_json(json.dumps(activity_body(dueDate="2026-05-01T09:30:00Z")))
+    assert zulu.activity.due_date == datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc)  # noqa: UP017
+
+
+def test_when_a_phone_call_has_number_and_direction_they_are_kept() -> None:
+    body = activity_body(type="phonecall", phoneNumber=" +44 20 1234 ", direction="incoming", priority="high")
+    request = ActivityRequest.model_validate_json(json.dumps(body))
+    assert (request.activity.phone_number, request.activity.direction) == ("+44 20 1234", "incoming")
+
+
+# -- add to marketing list ------------------------------------------------------------------------
+
+
+def list_body(**changes: Any) -> dict[str, Any]:
+    return {"person": {"email": "ada@example.com"}, "target": "contact", "list": {"name": "Webinar"}, **changes}
+
+
+def test_when_a_list_is_named_by_id_the_id_is_a_guid() -> None:
+    request = ListRequest.model_validate_json(json.dumps(list_body(list={"id": "6F9619FF-8B86-D011-B42D-00CF4FC964FF"})))
+    assert str(request.list.id) == "6f9619ff-8b86-d011-b42d-00cf4fc964ff"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (list_body(target="account"), ("target",)),
+        (list_body(target=None), ("target",)),
+        (list_body(list={}), ("list",)),
+        (list_body(list={"id": "6f9619ff-8b86-d011-b42d-00cf4fc964ff", "name": "Webinar"}), ("list",)),
+        (list_body(list={"id": "not-a-guid"}), ("list", "id")),
+        (list_body(list={"name": "   "}), ("list",)),
+        (list_body(list={"name": "n" * 129}), ("list", "name")),
+        (list_body(list={"listname": "Webinar"}), ("list", "listname")),
+        (list_body(list="Webinar"), ("list",)),
+    ],
+)
+def test_when_the_list_reference_is_invalid_the_field_is_named(body: dict[str, Any], loc: tuple[Any, ...]) -> None:
+    assert loc in errors(ListRequest, body)
+
+
+def test_when_the_target_is_missing_it_is_refused() -> None:
+    assert ("target",) in errors(ListRequest, {"person": {"email": "a@example.com"}, "list": {"name": "x"}})
+
+
+def test_when_a_list_name_has_quotes_it_is_kept() -> None:
+    request = ListRequest.model_validate_json(json.dumps(list_body(list={"name": "Ada's 'VIP' list"})))
+    assert request.list.name == "Ada's 'VIP' list"
