@@ -184,7 +184,8 @@ class DataverseClient:
         rows = pages = 0
         next_url: str | None = url
         while next_url is not None:
-            body = self._json(self._send(Request("GET", next_url, operation, dict(headers), retry_safe=True)))
+            request = Request("GET", next_url, operation, dict(headers), retry_safe=True, verbatim=pages > 0)
+            body = self._json(self._send(request))
             pages += 1
             for row in body.get("value", []):
                 rows += 1
@@ -327,14 +328,15 @@ class DataverseClient:
         """Delete a row; succeeds when it is already gone. A stale `etag` raises `ConcurrencyError`."""
         headers = {"If-Match": etag} if etag else {}
         request = Request(
-            "DELETE", self._url(entity_path(entity_set, id)), f"delete {entity_set}", headers, retry_safe=True
+            "DELETE",
+            self._url(entity_path(entity_set, id)),
+            f"delete {entity_set}",
+            headers,
+            retry_safe=True,
+            absent_ok=True,
         )
-        try:
-            self._send(request)
-        except errors.RecordNotFoundError:
-            logger.info("delete %s: already gone", entity_set)
-            return
-        logger.info("delete %s: done", entity_set)
+        response = self._send(request)
+        logger.info("delete %s: %s", entity_set, "already gone" if response.status_code == 404 else "done")
 
     def associate(
         self, entity_set: str, id: Key, navigation: str, target_set: str, target_id: Key
@@ -525,8 +527,13 @@ class DataverseClient:
             changed = deleted = 0
             url: str | None = first
             is_delta = delta_link is not None
+            from_dataverse = is_delta
             while url is not None:
-                request = Request("GET", url, f"changes {entity_set}", dict(headers), retry_safe=True, delta=is_delta)
+                request = Request(
+                    "GET", url, f"changes {entity_set}", dict(headers),
+                    retry_safe=True, delta=is_delta, verbatim=from_dataverse,
+                )
+                from_dataverse = True
                 body = self._json(self._send(request))
                 for item in body.get("value", []):
                     gone = deleted_record(item)

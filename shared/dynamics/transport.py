@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ class Request:
     multipart_ok: bool = False
     # A change-tracking delta-link request: a refusal means the token is no longer valid.
     delta: bool = False
+    # 404 is an answer, not an error (delete of a row that is already gone).
+    absent_ok: bool = False
+    # A link Dataverse handed out (`@odata.nextLink`): sent exactly as received.
+    verbatim: bool = False
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -153,6 +158,10 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+# A URL that can go on the request line as it is: printable ASCII, no spaces.
+_VERBATIM_SAFE = re.compile(r"^[!-~]+$")
+
+
 def _log_path(url: str) -> str:
     return mask(urlsplit(url).path)
 
@@ -183,15 +192,7 @@ class Transport:
             token = self.tokens.token()
             headers = {**ODATA_HEADERS, **request.headers}
             try:
-                response = self.session.request(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    data=request.body,
-                    timeout=self.timeout,
-                    auth=_BearerAuth(token),
-                    allow_redirects=False,
-                )
+                response = self._exchange(request, headers, token)
             except requests.RequestException as exc:
                 counter.add()
                 sent = not _never_sent(exc)
@@ -209,7 +210,7 @@ class Transport:
 
             counter.add()
             status = response.status_code
-            if 200 <= status < 300 or status == 304:
+            if 200 <= status < 300 or status == 304 or (status == 404 and request.absent_ok):
                 return response
             if status == 401 and not refreshed:
                 # Refresh once: the cached token may have been revoked or expired early.
@@ -242,6 +243,16 @@ class Transport:
             error = self._error(request, response, retry_after)
             self._log_raise(request, error)
             raise error
+
+    def _exchange(self, request: Request, headers: dict[str, str], token: str) -> requests.Response:
+        prepared = self.session.prepare_request(
+            requests.Request(request.method, request.url, headers=headers, data=request.body, auth=_BearerAuth(token))
+        )
+        if request.verbatim and _VERBATIM_SAFE.match(request.url):
+            # requests would re-quote the link; Dataverse says to follow it unedited.
+            prepared.url = request.url
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        return self.session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
 
     def _error(
         self, request: Request, response: requests.Response, retry_after: float | None
