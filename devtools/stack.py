@@ -177,7 +177,12 @@ def start_emulator(
     process, log_path = _spawn(f"emulator-{port}", argv, log_dir, isolate=isolate)
     scheme = "https" if tls else "http"
     root = f"{scheme}://127.0.0.1:{port}"
-    wait_until_answering(f"{root}/_emulator/stats", process=process)
+    try:
+        wait_until_answering(f"{root}/_emulator/stats", process=process)
+    except (RuntimeError, TimeoutError) as exc:
+        failed = Service("emulator", process, root, log_path)
+        failed.stop()
+        raise RuntimeError(f"{exc}\n--- {log_path.name} ---\n{failed.log_tail()}") from None
     env = {"DYNAMICS_URL": root, "DYNAMICS_STATIC_TOKEN": token}
     return Service("emulator", process, root, log_path, env=env)
 

@@ -73,3 +73,25 @@ def dataverse(emulator: stack.Service) -> Dataverse:
     requests.post(f"{emulator.url}/_emulator/reset", timeout=10).raise_for_status()
     return Dataverse(root=emulator.url, api=f"{emulator.url}/api/data/v9.2/", token=EMULATOR_TOKEN)
 
+
+
+FUNCTION_KEY = "test-function-key"
+
+
+@pytest.fixture(scope="session")
+def function_key() -> str:
+    """The function and master key of the `function_host` (send it as `x-functions-key`)."""
+    return FUNCTION_KEY
+
+
+@pytest.fixture(scope="session")
+def function_host(stack_logs: Path, azurite: stack.Service, emulator: stack.Service) -> Iterator[stack.Service]:
+    """This repository's function app on the local host, wired to the session's Azurite and emulator.
+
+    `function_host.url` is the host root: endpoints are under `/api/`, the admin API under `/admin/`.
+    Tests sharing it must use their own names (idempotency keys, list names, e-mails).
+    """
+    env = {**azurite.env, **emulator.env, "LOCAL_FUNCTION_KEY": FUNCTION_KEY}
+    service = stack.start_function_host(stack_logs, env)
+    yield service
+    service.stop(timeout=60.0)
