@@ -1,0 +1,141 @@
+"""The emulator: schema, store, configuration and the entry point that turns a request into a response."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .context import Context
+from .errors import ODataError
+from .protocol import Request, Response, error_response
+from .router import handle
+from .schema import Schema
+from .seed import SeedError, apply_records, apply_schema
+from .store import Store
+from .writes import Writer
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "changeTrackingRetentionDays": 7,
+    "expiredDeltaTokenStatus": 400,
+    "expiredDeltaTokenCode": "0x80040203",
+    "invalidDeltaTokenCode": "0x80040203",
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the bearer token stands for (answered by WhoAmI, used as default owner)."""
+
+    user_id: str = "7ab6f5a5-0c1b-4a7e-9a67-6b3e4c1f2d10"
+    business_unit_id: str = "2d7c5c8e-5f4b-4e36-8d3c-1b9a0e7f6a21"
+    organization_id: str = "b1e2c3d4-0a9b-4c8d-9e7f-112233445566"
+
+
+class Emulator:
+    def __init__(self, startup_seed: dict[str, Any] | None = None, data_file: Path | None = None) -> None:
+        self.identity = Identity()
+        self.store = Store()
+        self.lock = self.store.lock
+        self.startup_seed = startup_seed
+        self.data_file = data_file
+        self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
+        self.schema = Schema.default()
+        self._schema_specs: list[dict[str, Any]] = []
+        if data_file is not None and data_file.exists():
+            self._load(data_file)
+        else:
+            self.reset()
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self.lock:
+            self.schema = Schema.default()
+            self._schema_specs = []
+            self.config = dict(DEFAULT_CONFIG)
+            self.store.clear()
+            self._builtin_rows()
+            if self.startup_seed:
+                self.seed(self.startup_seed)
+            self.persist()
+
+    def _builtin_rows(self) -> None:
+        writer = self._writer()
+        identity = self.identity
+        writer.create(self.schema.table("businessunit"), {"name": "Emulated Organization"},
+                      record_id=identity.business_unit_id)
+        writer.create(self.schema.table("systemuser"), {
+            "firstname": "Dataverse", "lastname": "Emulator", "domainname": "emulator@localhost",
+            "internalemailaddress": "emulator@localhost", "accessmode": 4,
+            "applicationid": "00000000-0000-0000-0000-0000000000e1",
+        }, record_id=identity.user_id)
+
+    def seed(self, data: dict[str, Any]) -> dict[str, list[str]]:
+        if not isinstance(data, dict):
+            raise SeedError("a seed is a JSON object mapping entity sets to lists of records")
+        with self.lock:
+            schema_part = {k: v for k, v in data.items() if k.startswith("$")}
+            candidate = self.schema.copy()
+            apply_schema(candidate, schema_part)
+            previous = self.schema
+            self.schema = candidate
+            try:
+                created = apply_records(self.schema, self.store, self._writer(seeding=True), data)
+            except SeedError:
+                self.schema = previous
+                raise
+            if schema_part:
+                self._schema_specs.append(schema_part)
+            return created
+
+    def _writer(self, seeding: bool = True) -> Writer:
+        return Writer(self.schema, self.store, self.identity.user_id, self.identity.business_unit_id,
+                      seeding=seeding)
+
+    def configure(self, values: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            for key, value in values.items():
+                if key not in DEFAULT_CONFIG:
+                    raise SeedError(f"unknown setting {key!r}")
+                self.config[key] = value
+            return dict(self.config)
+
+    def expire_delta_tokens(self) -> None:
+        with self.lock:
+            self.store.floor_version = self.store.next_version()
+
+    # -- requests ---------------------------------------------------------------------------
+    def execute(self, request: Request) -> Response:
+        return self.execute_counted(request)[0]
+
+    def execute_counted(self, request: Request) -> tuple[Response, int]:
+        """The response and the number of Dataverse operations it took."""
+        ctx = Context(self, request)
+        with self.lock:
+            try:
+                response = handle(ctx)
+            except ODataError as error:
+                response = error_response(error)
+            except RecursionError:
+                response = error_response(ODataError(400, "0x80060888", "The request is nested too deeply."))
+        return response, ctx.operations
+
+    # -- persistence ------------------------------------------------------------------------
+    def persist(self) -> None:
+        if self.data_file is None:
+            return
+        with self.lock:
+            self.store.save_to(self.data_file, {"schema": self._schema_specs, "config": self.config})
+
+    def _load(self, path: Path) -> None:
+        data = json.loads(path.read_text())
+        self.schema = Schema.default()
+        for spec in data.get("schema", []):
+            apply_schema(self.schema, spec)
+        self._schema_specs = copy.deepcopy(data.get("schema", []))
+        self.config = {**DEFAULT_CONFIG, **data.get("config", {})}
+        self.store.load(data["store"])
+
+

@@ -1,0 +1,1 @@
+"""One module per group of Web API operations; each function handles one operation."""
