@@ -148,8 +148,20 @@ class _Segment:
         return 1 if self.checks else 2
 
 
+def _is_one_parameter(text: str) -> bool:
+    """True when the segment is `{...}` whose first brace closes at the very end."""
+    if not text.startswith("{"):
+        return False
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return index == len(text) - 1
+    return False
+
+
 def _parse_segment(text: str, template: str) -> _Segment:
-    if not (text.startswith("{") and text.endswith("}")):
+    if not _is_one_parameter(text):
         if "{" in text or "}" in text:
             raise RouteError(f"{template!r}: segment {text!r} mixes text and parameters; use one parameter per segment")
         return _Segment(literal=text)
