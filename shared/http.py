@@ -255,7 +255,11 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 def not_implemented(req: func.HttpRequest, what: str) -> func.HttpResponse:
     """501 for an endpoint that exists in the contract but not yet in the code."""
     return problem_response(
-        501, "Not implemented", f"{what} is not implemented yet ({req.method} {_path(req.url)}).", code="notImplemented"
+        501,
+        "Not implemented",
+        f"{what} is not implemented yet ({req.method} {_path(req.url)}).",
+        code="notImplemented",
+        errors=[],
     )
 
 

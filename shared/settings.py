@@ -80,8 +80,9 @@ class Settings(BaseModel):
     azure_client_secret: SecretStr | None = None
     idempotency_table: TableName = "idempotency"
     idempotency_retention_days: int = Field(default=7, ge=7, le=365)
-    idempotency_lease_seconds: int = Field(default=900, ge=60, le=86_400)
-    """How long a pending idempotency claim blocks retries; must exceed host.json functionTimeout."""
+    idempotency_lease_seconds: int = Field(default=900, ge=5, le=86_400)
+    """How long a pending idempotency claim blocks retries; must exceed host.json functionTimeout
+    (tests lower it to see a crashed attempt taken over quickly)."""
     config_container: ContainerName = "connector-config"
 
     @field_validator("dynamics_url")

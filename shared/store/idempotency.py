@@ -24,7 +24,6 @@ again are deleted by `purge_expired()` (run from a timer). Table Storage has no 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -42,7 +41,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from shared.store.errors import IdempotencyConflict, IdempotencyInProgress, StorageError, translate
 
@@ -61,6 +60,7 @@ MAX_RETRY_AFTER_SECONDS = 10
 # two); responses are split over several properties, inside the 1 MiB entity limit.
 _CHUNK_CHARS = 15_000
 _MAX_CHUNKS = 15
+_MAX_TRANSACTION = 100  # operations per table transaction
 _SCOPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 _NAMESPACE = uuid.UUID("6f1c1f7e-6a55-4f0e-9b7d-2f4d8b3f9a10")
 
@@ -201,23 +201,54 @@ class IdempotencyStore:
             raise translate(exc, "releasing an idempotency claim") from exc
 
     def purge_expired(self, *, limit: int | None = None) -> int:
-        """Delete records whose `expiresAt` has passed; returns how many were deleted."""
+        """Delete records whose `expiresAt` has passed; returns how many were deleted.
+
+        Rows go in transactions of up to 100 per partition, each delete conditional on the ETag
+        the query saw, so a key re-claimed meanwhile is left alone.
+        """
         now = self._clock()
         deleted = 0
+        batches: dict[str, list[TableEntity]] = {}
         try:
             rows = self._table.query_entities(
                 "expiresAt lt @now", parameters={"now": now}, select=["PartitionKey", "RowKey"]
             )
-            for row in rows:
-                with contextlib.suppress(ResourceNotFoundError):
-                    self._table.delete_entity(row["PartitionKey"], row["RowKey"])
-                deleted += 1
-                if limit is not None and deleted >= limit:
+            for seen, row in enumerate(rows, start=1):
+                batch = batches.setdefault(row["PartitionKey"], [])
+                batch.append(row)
+                if len(batch) == _MAX_TRANSACTION:
+                    deleted += self._delete_rows(batch)
+                    batch.clear()
+                if limit is not None and seen >= limit:
                     break
+            for batch in batches.values():
+                if batch:
+                    deleted += self._delete_rows(batch)
         except AzureError as exc:
             raise translate(exc, "purging expired idempotency records") from exc
         if deleted:
             log.info("purged %d expired idempotency records", deleted)
+        return deleted
+
+    def _delete_rows(self, rows: list[TableEntity]) -> int:
+        condition = MatchConditions.IfNotModified
+        operations: list[Any] = [
+            ("delete", row, {"etag": row.metadata["etag"], "match_condition": condition}) for row in rows
+        ]
+        try:
+            self._table.submit_transaction(operations)
+            return len(rows)
+        except TableTransactionError:
+            pass  # one row changed or vanished since the query: delete the others one by one
+        deleted = 0
+        for row in rows:
+            try:
+                self._table.delete_entity(
+                    row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"], match_condition=condition
+                )
+                deleted += 1
+            except (ResourceNotFoundError, ResourceModifiedError):
+                pass
         return deleted
 
     # -- helpers ------------------------------------------------------------------------------

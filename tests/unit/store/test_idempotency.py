@@ -246,3 +246,20 @@ def _race(call, *, threads: int) -> list[object]:  # type: ignore[no-untyped-def
     for worker in workers:
         worker.join()
     return results
+
+
+def test_purge_expired_handles_many_rows_over_several_partitions(store: IdempotencyStore, clock: Clock) -> None:
+    for index in range(230):
+        scope = "CreateUpdateLead" if index % 10 else "AddActivity"
+        claim = store.begin(scope, f"key-{index}", body_hash(BODY))
+        assert isinstance(claim, Claim)
+        if index % 2:
+            store.complete(claim, 200, RESULT)
+    clock.advance(days=8)
+    kept = store.begin("CreateUpdateLead", "key-1", body_hash({"new": "body"}))  # re-used after expiry
+    assert isinstance(kept, Claim)
+
+    assert store.purge_expired() == 229
+    assert store.purge_expired() == 0
+    with pytest.raises(IdempotencyInProgress):
+        store.begin("CreateUpdateLead", "key-1", body_hash({"new": "body"}))
