@@ -152,16 +152,23 @@ class FilterEvaluator:
 
     # -- evaluating ----------------------------------------------------------------------
     def matches(self, node: Any, table: Table, row: dict[str, Any]) -> bool:
-        return bool(self._eval(node, table, row, {}))
+        """True only when the filter is true; SQL's unknown (a comparison with a null) excludes the row."""
+        return self._eval(node, table, row, {}) is True
 
     def _eval(self, node: Any, table: Table, row: dict[str, Any], scopes: dict[str, tuple[Table, dict[str, Any]]]) -> Any:
         if isinstance(node, BoolOp):
             left = self._eval(node.left, table, row, scopes)
+            right = self._eval(node.right, table, row, scopes)
             if node.op == "and":
-                return bool(left) and bool(self._eval(node.right, table, row, scopes))
-            return bool(left) or bool(self._eval(node.right, table, row, scopes))
+                if left is False or right is False:
+                    return False
+                return True if left is True and right is True else None
+            if left is True or right is True:
+                return True
+            return False if left is False and right is False else None
         if isinstance(node, Not):
-            return not self._eval(node.operand, table, row, scopes)
+            operand = self._eval(node.operand, table, row, scopes)
+            return None if operand is None else not operand
         if isinstance(node, Literal):
             return node.value
         if isinstance(node, Prop):
@@ -172,7 +179,7 @@ class FilterEvaluator:
             value = self._value(node.args[0], table, row, scopes)[0]
             literal = node.args[1]
             if value is None or not isinstance(literal, Literal) or literal.value is None:
-                return False
+                return None
             return bool(like_regex(str(literal.value), node.name).fullmatch(str(value)))
         if isinstance(node, CrmCall):
             return self._crm(node, table, row)
@@ -203,7 +210,7 @@ class FilterEvaluator:
         return None, None
 
     def _compare(self, node: Compare, table: Table, row: dict[str, Any],
-                 scopes: dict[str, tuple[Table, dict[str, Any]]]) -> bool:
+                 scopes: dict[str, tuple[Table, dict[str, Any]]]) -> bool | None:
         attr: Attribute | None = None
         sides: list[Any] = []
         for side in (node.left, node.right):
@@ -213,6 +220,9 @@ class FilterEvaluator:
                 sides.append(value)
             else:
                 sides.append(self._eval(side, table, row, scopes))
+        null_literal = any(isinstance(side, Literal) and side.kind == "null" for side in (node.left, node.right))
+        if not null_literal and (sides[0] is None or sides[1] is None):
+            return None  # SQL: a comparison with a null value is unknown, so `ne` does not match nulls
         return compare(node.op, sides[0], sides[1], attr.type if attr else None)
 
     def _lambda(self, node: Lambda, table: Table, row: dict[str, Any],
@@ -227,11 +237,13 @@ class FilterEvaluator:
         results = (bool(self._eval(node.body, table, row, {**scopes, node.variable: (target, r)})) for r in related)
         return any(results) if node.kind == "any" else all(results)
 
-    def _crm(self, node: CrmCall, table: Table, row: dict[str, Any]) -> bool:
+    def _crm(self, node: CrmCall, table: Table, row: dict[str, Any]) -> bool | None:
         name_node = node.params["PropertyName"]
         value, attr = self._value(Prop(tuple(str(name_node.value).split("/"))), table, row, {})
         kind = attr.type if attr else None
         name = node.name
+        if value is None and name not in ("EqualUserId", "NotEqualUserId"):
+            return None
         if name in ("In", "NotIn"):
             values = node.params["PropertyValues"].value
             found = any(compare("eq", value, candidate, kind) for candidate in values)

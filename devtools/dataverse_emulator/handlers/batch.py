@@ -80,6 +80,8 @@ def _parse_http(text: str, content_id: str | None) -> Part:
     request_line = lines[0].split(" ")
     if len(request_line) < 2:
         raise payload_error("Stream was not readable.")
+    if len(request_line) > 2 and request_line[-1].upper().startswith("HTTP/"):
+        request_line = [request_line[0], "%20".join(request_line[1:-1])]
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if ":" in line:
