@@ -1,0 +1,159 @@
+"""Helpers for the journey-step function tests: real HTTP to the local host, real Azurite, and the
+Dataverse emulator read back over OData (never through the product's own client)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from shared.config import Configuration
+from shared.store import StorageClients, VersionedDocumentStore
+
+CONFIG_CONTAINER = "connector-config"
+CONFIG_BLOB = "configuration.json"
+
+ROUTES = {
+    "lead": "journey/create-update-lead",
+    "activity": "journey/add-activity",
+    "list": "journey/add-to-marketing-list",
+}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def unique_email(name: str = "ada") -> str:
+    return f"{name}.{uuid.uuid4().hex[:8]}@example.com"
+
+
+@dataclass
+class Journey:
+    """Posts journey steps to a function host."""
+
+    root: str
+    key: str
+
+    def post(self, step: str, body: Any, *, raw: bytes | None = None, key: str | None = None,
+             timeout: float = 60.0) -> requests.Response:
+        headers = {"x-functions-key": self.key if key is None else key, "Content-Type": "application/json"}
+        url = f"{self.root}/api/{ROUTES[step]}"
+        if raw is not None:
+            return requests.post(url, data=raw, headers=headers, timeout=timeout)
+        return requests.post(url, json=body, headers=headers, timeout=timeout)
+
+    def ok(self, step: str, body: Any) -> dict[str, Any]:
+        response = self.post(step, body)
+        assert response.status_code == 200, response.text
+        assert response.headers.get("x-request-id")
+        return dict(response.json())
+
+
+@dataclass
+class Dynamics:
+    """The emulator as a test sees it: seed, read back over OData, count requests, inject faults."""
+
+    root: str
+    api: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
+                "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+
+    def hook(self, method: str, path: str, json: Any = None) -> requests.Response:
+        response = requests.request(method, f"{self.root}/_emulator/{path}", json=json, timeout=10)
+        response.raise_for_status()
+        return response
+
+    def seed(self, records: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.hook("POST", "seed", records).json())
+
+    def faults(self, config: dict[str, Any]) -> None:
+        self.hook("POST", "faults", config)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.hook("GET", "stats").json())
+
+    def get(self, path: str, **params: str) -> Any:
+        response = requests.get(f"{self.api}{path}", params=params, headers=self.headers, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def rows(self, entity_set: str, **params: str) -> list[dict[str, Any]]:
+        return list(self.get(entity_set, **params)["value"])
+
+    def record(self, entity_set: str, record_id: str, select: str | None = None) -> dict[str, Any]:
+        params = {"$select": select} if select else {}
+        return dict(self.get(f"{entity_set}({record_id})", **params))
+
+    def post(self, path: str, body: Any) -> requests.Response:
+        response = requests.post(f"{self.api}{path}", json=body,
+                                 headers={**self.headers, "Content-Type": "application/json"}, timeout=10)
+        assert response.status_code < 300, response.text
+        return response
+
+    def add_member(self, list_id: str, member_id: str) -> None:
+        self.post(f"lists({list_id})/Microsoft.Dynamics.CRM.AddMemberList", {"EntityId": member_id})
+
+    def members(self, list_id: str, target: str) -> list[str]:
+        nav = "listlead_association" if target == "lead" else "listcontact_association"
+        key = "leadid" if target == "lead" else "contactid"
+        return [row[key] for row in self.get(f"lists({list_id})/{nav}", **{"$select": key})["value"]]
+
+
+class Counter:
+    """Requests the emulator served between `start()` and a read, by route (`POST leads`)."""
+
+    def __init__(self, dynamics: Dynamics) -> None:
+        self.dynamics = dynamics
+        self.before: dict[str, Any] = dynamics.stats()
+
+    def delta(self) -> dict[str, int]:
+        now = self.dynamics.stats()
+        routes = {}
+        for route, count in now.get("byRoute", {}).items():
+            diff = count - self.before.get("byRoute", {}).get(route, 0)
+            if diff:
+                routes[route] = diff
+        return routes
+
+    def total(self) -> int:
+        return int(self.dynamics.stats()["total"]) - int(self.before["total"])
+
+    def writes(self) -> dict[str, int]:
+        """Routes other than reads and look-up batches."""
+        return {route: n for route, n in self.delta().items() if not route.startswith(("GET ", "POST $batch"))}
+
+
+class ConfigDocument:
+    """The connector configuration in Azurite, as the function app reads it (stored, then removed)."""
+
+    def __init__(self, connection_string: str) -> None:
+        storage = StorageClients.from_connection_string(connection_string)
+        self._container = lambda: storage.container(CONFIG_CONTAINER)
+        self.store = VersionedDocumentStore(self._container, CONFIG_BLOB, Configuration)
+
+    def set(self, document: dict[str, Any]) -> None:
+        self.store.put(Configuration.model_validate(document))
+
+    def clear(self) -> None:
+        blob = self._container().get_blob_client(CONFIG_BLOB)
+        if blob.exists():
+            blob.delete_blob()
+
+
+def config_document(connection_string: str) -> Iterator[ConfigDocument]:
+    document = ConfigDocument(connection_string)
+    document.clear()
+    yield document
+    document.clear()
+
+
+def person(email: str, **more: Any) -> dict[str, Any]:
+    return {"email": email, "firstName": "Ada", "lastName": "Lovelace", **more}
