@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from shared.http import not_implemented
+from shared.http import endpoint, not_implemented
 
 
+@endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
     return not_implemented(req, "Queueing a platform contact for the scheduled sync")
