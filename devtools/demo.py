@@ -158,10 +158,12 @@ def _summary(response: requests.Response, width: int = 70) -> str:
         return textwrap.shorten(response.text, width) if response.text else ""
     if not isinstance(body, dict):
         return textwrap.shorten(str(body), width)
-    for keys in (("outcome", "reason", "detail"), ("status",), ("title", "detail"), ("platformName",)):
+    for keys in (("outcome", "reason", "detail"), ("status",), ("code", "detail"), ("title", "detail"),
+                 ("platformName",)):
         picked = [f"{k}={body[k]}" for k in keys if body.get(k) not in (None, "")]
         if picked:
-            return textwrap.shorten(", ".join(picked), width)
+            replay = "replayed (idempotent), " if body.get("idempotent") is True else ""
+            return textwrap.shorten(replay + ", ".join(picked), width)
     return textwrap.shorten(", ".join(sorted(body)), width)
 
 
@@ -190,6 +192,79 @@ def configuration(demo: Demo) -> None:
     demo.expect(demo.call("PUT", "config", changed, headers={"If-Match": etag}), 412)
 
 
+# Records of devtools/demo_seed.json the journey refers to.
+ADA_CONTACT = "c0000000-0000-4000-8000-000000000001"
+GRACE_CONTACT = "c0000000-0000-4000-8000-000000000002"
+CONTOSO_ACCOUNT = "ac000000-0000-4000-8000-000000000002"
+OBRIEN_LEAD = "1ead0000-0000-4000-8000-000000000001"
+GRACE_LEAD = "1ead0000-0000-4000-8000-000000000002"
+NEWSLETTER_LIST = "11570000-0000-4000-8000-000000000001"
+DYNAMIC_LIST = "11570000-0000-4000-8000-000000000003"
+LOCKED_LIST = "11570000-0000-4000-8000-000000000004"
+
+
+@scenario("A new person becomes a Lead")
+def new_lead(demo: Demo) -> None:
+    body = {"idempotencyKey": "demo-new-lead", "subject": "Started a trial",
+            "person": {"email": "new.person@example.com", "firstName": "Nova", "lastName": "Person",
+                       "company": "Newco"}}
+    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="created", entity="lead")
+    replay = demo.call("POST", "journey/create-update-lead", body)
+    demo.expect(replay, 200, outcome="created", idempotent=True)
+
+
+@scenario("A known Lead (e-mail with an apostrophe) is updated, not duplicated")
+def known_lead(demo: Demo) -> None:
+    body = {"subject": "Attended the webinar", "person": {"email": "O'Brien@example.com", "jobTitle": "CEO"}}
+    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="updated", recordId=OBRIEN_LEAD)
+
+
+@scenario("An existing Contact stops the Lead step")
+def contact_stops_lead(demo: Demo) -> None:
+    body = {"subject": "Pricing page again", "person": {"email": "grace.hopper@contoso.example.com"}}
+    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="skipped",
+                reason="existsAsContact", entity="contact", recordId=GRACE_CONTACT)
+
+
+@scenario("alwaysCreateLead links the Lead to the Contact and its Account")
+def always_create_lead(demo: Demo) -> None:
+    body = {"subject": "Asked for a quote", "alwaysCreateLead": True,
+            "person": {"email": "grace.hopper@contoso.example.com"}}
+    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="updated", recordId=GRACE_LEAD,
+                linkedContactId=GRACE_CONTACT, linkedAccountId=CONTOSO_ACCOUNT)
+
+
+@scenario("A phone call is logged on the Contact")
+def phone_call(demo: Demo) -> None:
+    body = {"person": {"email": "ada@analytical.example.com", "phone": "+44 20 7946 0101"},
+            "activity": {"type": "phonecall", "subject": "Follow up on the trial", "dueInDays": 2}}
+    demo.expect(demo.call("POST", "journey/add-activity", body), 200, outcome="activityLogged", entity="contact",
+                recordId=ADA_CONTACT)
+
+
+@scenario("Marketing lists: add, already a member, refused lists")
+def marketing_lists(demo: Demo) -> None:
+    grace = {"email": "grace.hopper@contoso.example.com"}
+    ada = {"email": "ada@analytical.example.com"}
+    add = "journey/add-to-marketing-list"
+    demo.expect(demo.call("POST", add, {"person": grace, "target": "contact", "list": {"id": NEWSLETTER_LIST}}),
+                200, outcome="added", recordId=GRACE_CONTACT)
+    demo.expect(demo.call("POST", add, {"person": ada, "target": "contact", "list": {"name": "Newsletter subscribers"}}),
+                200, outcome="alreadyMember")
+    demo.expect(demo.call("POST", add, {"person": ada, "target": "contact", "list": {"id": DYNAMIC_LIST}}),
+                422, code="listIsDynamic")
+    demo.expect(demo.call("POST", add, {"person": ada, "target": "contact", "list": {"id": LOCKED_LIST}}),
+                422, code="listLocked")
+
+
+@scenario("An inactive Contact is not a match")
+def inactive_contact(demo: Demo) -> None:
+    body = {"person": {"email": "charles@analytical.example.com"}, "target": "contact",
+            "list": {"id": NEWSLETTER_LIST}}
+    demo.expect(demo.call("POST", "journey/add-to-marketing-list", body), 200, outcome="skipped",
+                reason="noMatchingContact")
+
+
 # ---------------------------------------------------------------------------------------------
 # Running and printing
 # ---------------------------------------------------------------------------------------------
@@ -214,35 +289,60 @@ def _record_id(entity_set: str, record: dict[str, Any]) -> str:
     return str(next((v for k, v in record.items() if k.endswith("id") and isinstance(v, str)), "?"))
 
 
+# Columns Dataverse changes on every write; they say nothing about what the journey did.
+_BOOKKEEPING = {"modifiedon", "versionnumber", "@odata.etag", "_modifiedby_value", "membercount"}
+
+
 def changes(before: dict[str, dict[str, dict[str, Any]]], after: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
+    """One row per record created, updated or deleted: entity set, change, id, what."""
     rows = []
     for entity_set, now in after.items():
         was = before.get(entity_set, {})
         columns = WATCHED[entity_set]
         for record_id, record in now.items():
             if record_id not in was:
-                change = "created"
-            elif record.get("modifiedon") != was[record_id].get("modifiedon") or record != was[record_id]:
-                change = "updated"
-            else:
+                rows.append([entity_set, "created", record_id, _describe(record, columns)])
                 continue
-            rows.append([entity_set, change, record_id, _describe(record, columns)])
+            changed = sorted(
+                name for name in set(record) | set(was[record_id])
+                if name not in _BOOKKEEPING and "@" not in name and record.get(name) != was[record_id].get(name)
+            )
+            if changed:
+                label = _describe(record, columns[:1])
+                what = ", ".join(f"{name}={_short(record.get(name))}" for name in changed)
+                rows.append([entity_set, "updated", record_id, textwrap.shorten(f"{label}: {what}", 110)])
         for record_id, record in was.items():
             if record_id not in now:
                 rows.append([entity_set, "deleted", record_id, _describe(record, columns)])
     return rows
 
 
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _describe(record: dict[str, Any], columns: Iterable[str]) -> str:
-    return textwrap.shorten(", ".join(f"{c}={record[c]}" for c in columns if record.get(c) not in (None, "")), 80)
+    return textwrap.shorten(
+        ", ".join(f"{c}={_short(record[c])}" for c in columns if record.get(c) not in (None, "")), 110)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
-    line = "  ".join("-" * width for width in widths)
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(out)
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * width for width in widths)]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def journey_rows(rows: Sequence[Row]) -> list[list[str]]:
+    """The journey table: a scenario's title on its first row only."""
+    out, previous = [], None
+    for row in rows:
+        out.append(["ok" if row.ok else "FAIL", row.scenario if row.scenario != previous else "", row.request,
+                    row.status, row.result])
+        previous = row.scenario
+    return out
 
 
 def run_journey(demo: Demo, scenarios: Sequence[tuple[str, Scenario]]) -> list[tuple[str, str]]:
@@ -281,8 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         local.stop()
 
     print("\nWhat the journey did\n")
-    print(table(["", "Scenario", "Request", "Status", "Result"],
-                [["ok" if r.ok else "FAIL", r.scenario, r.request, r.status, r.result] for r in demo.rows]))
+    print(table(["", "Scenario", "Request", "Status", "Result"], journey_rows(demo.rows)))
     print("\nWhat changed in Dynamics\n")
     changed = changes(before, after)
     print(table(["Entity set", "Change", "Id", "Record"], changed) if changed else "(nothing)")
