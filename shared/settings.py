@@ -135,6 +135,13 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _service_principal_complete(self) -> Settings:
+        # AZURE_CLIENT_ID alone is valid (a user-assigned managed identity); a secret is not.
+        if self.azure_client_secret is not None and not (self.azure_tenant_id and self.azure_client_id):
+            raise ValueError("AZURE_CLIENT_SECRET needs AZURE_TENANT_ID and AZURE_CLIENT_ID as well")
+        return self
+
     @property
     def dynamics_is_loopback(self) -> bool:
         return is_loopback_host(urlsplit(self.dynamics_url).hostname)

@@ -81,7 +81,7 @@ def test_when_a_static_token_comes_with_a_loopback_url_it_is_kept() -> None:
 
 def test_no_secret_appears_in_repr_or_str() -> None:
     s = settings(DYNAMICS_URL="http://127.0.0.1:7072", DYNAMICS_STATIC_TOKEN="local-token",
-                 AZURE_CLIENT_SECRET="client-secret-value")
+                 AZURE_CLIENT_SECRET="client-secret-value", AZURE_TENANT_ID="t", AZURE_CLIENT_ID="c")
     for text in (repr(s), str(s)):
         assert "local-token" not in text
         assert "c2VjcmV0LWtleQ==" not in text
@@ -110,3 +110,13 @@ def test_optional_settings_have_safe_defaults_and_limits() -> None:
         settings(IDEMPOTENCY_TABLE="bad-name!")
     with pytest.raises(SettingsError, match="CONFIG_CONTAINER"):
         settings(CONFIG_CONTAINER="Upper_Case")
+
+
+def test_a_client_secret_without_tenant_and_client_id_is_refused() -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings(AZURE_CLIENT_SECRET="shh-secret")
+    assert "AZURE_CLIENT_SECRET needs AZURE_TENANT_ID and AZURE_CLIENT_ID" in str(raised.value)
+    assert "shh-secret" not in str(raised.value)
+    full = settings(AZURE_CLIENT_SECRET="shh", AZURE_TENANT_ID="contoso.onmicrosoft.com", AZURE_CLIENT_ID="app")
+    assert full.azure_client_id == "app"
+    assert settings(AZURE_CLIENT_ID="user-assigned-identity").azure_client_secret is None
