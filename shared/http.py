@@ -424,7 +424,12 @@ def _find_request(args: Sequence[Any], kwargs: Mapping[str, Any]) -> func.HttpRe
 
 # -- masking -----------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# Matching starts only at the beginning of a run of address characters, so a long run without
+# `@` is scanned once (linear time), and a long local part is still masked whole.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])([A-Za-z0-9!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*"
+    r"@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _SECRET_PAIR = re.compile(
