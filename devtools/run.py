@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from devtools import stack
@@ -36,16 +37,18 @@ def _function_key(settings: Path) -> str:
     return str(values.get("LOCAL_FUNCTION_KEY", ""))
 
 
-def _follow(path: Path, stop: threading.Event) -> None:
-    """Echo a log file as it grows, until `stop` is set."""
+def _follow(path: Path, done: threading.Event) -> None:
+    """Echo a log file as it grows; once `done` is set, echo what is left and return."""
     with open(path, "rb") as handle:
         while True:
             line = handle.readline()
             if line:
                 sys.stdout.write(line.decode(errors="replace"))
                 sys.stdout.flush()
-            elif stop.wait(0.2):
+            elif done.is_set():
                 return
+            else:
+                time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=SEED,
         isolate=True,  # Ctrl-C reaches only this process, which stops the parts in order
     )
-    follower = threading.Thread(target=_follow, args=(local.functions.log_path, stop), daemon=True)
+    echoed = threading.Event()
+    follower = threading.Thread(target=_follow, args=(local.functions.log_path, echoed), daemon=True)
     crashed = False
     try:
         key = _function_key(settings)
@@ -99,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print("\nStopping ...")
         local.stop()
-        stop.set()
-        follower.join(timeout=2)
+        echoed.set()
+        if follower.is_alive():
+            follower.join(timeout=5)
         print("Stopped.")
     return 1 if crashed else 0
 
