@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -55,9 +56,17 @@ def health_response(dependencies: Callable[[], Dependencies], *, timeout: float 
     def storage() -> None:
         deps.storage.ping(timeout=5.0)
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="health") as pool:
-        futures = {"dynamics": pool.submit(_timed, whoami), "storage": pool.submit(_timed, storage)}
-        checks = {name: future.result(timeout=timeout) for name, future in futures.items()}
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
+    futures = {"dynamics": pool.submit(_timed, whoami), "storage": pool.submit(_timed, storage)}
+    deadline = time.monotonic() + timeout
+    checks: dict[str, dict[str, Any]] = {}
+    for name, future in futures.items():
+        try:
+            checks[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FuturesTimeout:
+            log.warning("health: %s gave no answer within %.0f s", name, timeout)
+            checks[name] = {"ok": False, "latencyMs": round(timeout * 1000), "error": "unavailable"}
+    pool.shutdown(wait=False)  # a hung check must not hold the answer
     healthy = all(check["ok"] for check in checks.values())
     return _health(200 if healthy else 503, checks)
 
