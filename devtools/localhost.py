@@ -200,6 +200,7 @@ class Function:
     bindings: list[dict[str, Any]]
     main: Callable[..., Any] | None = None
     error: str | None = None
+    timeout: float | None = None  # host.json functionTimeout, in seconds
 
     @property
     def trigger(self) -> dict[str, Any]:
@@ -309,9 +310,16 @@ def invoke(function: Function, trigger_value: Any) -> Any:
                 outputs[parameter.name] = kwargs[parameter.name] = _Out()
         LOG.info("Executing '%s' (Id=%s)", function.name, invocation_id)
         try:
-            result = function.main(**kwargs)
-            if inspect.isawaitable(result):
-                result = asyncio.run(_awaited(result))
+            try:
+                result = function.main(**kwargs)
+                if inspect.isawaitable(result):
+                    result = asyncio.run(_awaited(result))
+            finally:
+                elapsed = time.monotonic() - started
+                if function.timeout is not None and elapsed > function.timeout:
+                    # Azure would have stopped it; a Python thread cannot be stopped, so say it loudly.
+                    LOG.error("'%s' ran %.0f s, over host.json functionTimeout (%.0f s): Azure would cut it off",
+                              function.name, elapsed, function.timeout)
         except Exception:
             LOG.exception("Executed '%s' (Failed, Id=%s, Duration=%dms)", function.name, invocation_id,
                           (time.monotonic() - started) * 1000)
@@ -659,6 +667,8 @@ class LocalHost:
         self.settings_path = apply_settings(self.root, self.environ)
         self.options = HostOptions.read(self.root)
         self.functions = {f.name: f for f in discover(self.root, self.environ)}
+        for function in self.functions.values():
+            function.timeout = self.options.function_timeout
         self.routes = build_routes(list(self.functions.values()))
         self.key = self.environ.get(KEY_SETTING, "")
         if not self.key and any(route.auth_level != "anonymous" for route in self.routes):

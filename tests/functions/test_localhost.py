@@ -33,6 +33,7 @@ KEY = "tiny-key"
 
 HOST_JSON = {
     "version": "2.0",
+    "functionTimeout": "00:00:01",
     "extensions": {
         "http": {"routePrefix": "api"},
         "queues": {
@@ -375,6 +376,11 @@ def test_when_a_folder_fails_to_import_its_route_says_so_and_the_others_still_wo
     errors = {f["name"]: f["error"] for f in status["functions"]}
     assert "cannot be imported" in errors["Broken"]
     assert errors["Echo"] is None and errors["Works"] is None and errors["Tick"] is None
+
+
+def test_when_a_function_runs_past_function_timeout_the_host_log_says_so(tiny: TinyHost) -> None:
+    assert tiny.get("/api/slow", params={"seconds": "1.3"}).text == "finished"
+    wait_for(lambda: "over host.json functionTimeout" in tiny.service.log_path.read_text(), 5, "the warning")
 
 
 # ---- HTTP: keys -----------------------------------------------------------------------------
