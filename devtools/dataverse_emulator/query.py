@@ -43,6 +43,8 @@ def parse_options(params: dict[str, str]) -> QueryOptions:
     aliases = {k: v for k, v in params.items() if k.startswith("@")}
     options = QueryOptions()
     for name, value in params.items():
+        if name in ("fetchXml", "sql", "savedQuery", "userQuery"):
+            raise not_implemented(f"The '{name}' query parameter")
         if name.startswith("@") or not name.startswith("$"):
             continue
         if name not in _KNOWN:

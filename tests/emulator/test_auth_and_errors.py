@@ -83,3 +83,7 @@ def test_when_skip_is_used_the_answer_is_400_not_supported(api: Api) -> None:
     response = api.get("leads?$skip=10")
     assert response.status_code == 400
     assert "$skip" in error_of(response)["message"]
+
+
+def test_when_fetchxml_is_sent_the_answer_is_501_not_all_rows(api: Api) -> None:
+    assert api.get("leads?fetchXml=%3Cfetch%3E%3C/fetch%3E").status_code == 501
