@@ -29,6 +29,7 @@ import binascii
 import contextlib
 import contextvars
 import hmac
+import importlib
 import inspect
 import json
 import logging
@@ -249,8 +250,6 @@ def discover(root: Path, environ: MutableMapping[str, str]) -> list[Function]:
 
 
 def _load_entry_point(function: Function, config: dict[str, Any]) -> Callable[..., Any]:
-    import importlib
-
     function.trigger  # noqa: B018 - validates the binding count early
     script = Path(config.get("scriptFile") or "__init__.py")
     if script.parts[0] == "..":
