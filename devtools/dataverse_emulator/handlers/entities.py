@@ -97,6 +97,7 @@ def create(ctx: Context, table: Table) -> Response:
 
 def upsert(ctx: Context, table: Table, segment: Segment) -> Response:
     options = _options_for_entity(ctx, table)
+    options.expand = []  # Dataverse ignores $expand on PATCH
     body = ctx.json_body()
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", "0x80048d19")
