@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,10 @@ class Emulator:
                 response = error_response(error)
             except RecursionError:
                 response = error_response(ODataError(400, "0x80060888", "The request is nested too deeply."))
+            except Exception as exc:  # a bug in the emulator: say so loudly, keep serving
+                traceback.print_exc(file=sys.stderr)
+                response = error_response(ODataError(
+                    500, "0x80040216", f"Unexpected error in the Dataverse emulator: {type(exc).__name__}: {exc}"))
         return response, ctx.operations
 
     # -- persistence ------------------------------------------------------------------------
