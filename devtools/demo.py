@@ -195,74 +195,195 @@ def configuration(demo: Demo) -> None:
 # Records of devtools/demo_seed.json the journey refers to.
 ADA_CONTACT = "c0000000-0000-4000-8000-000000000001"
 GRACE_CONTACT = "c0000000-0000-4000-8000-000000000002"
+ANALYTICAL_ACCOUNT = "ac000000-0000-4000-8000-000000000001"
 CONTOSO_ACCOUNT = "ac000000-0000-4000-8000-000000000002"
 OBRIEN_LEAD = "1ead0000-0000-4000-8000-000000000001"
 GRACE_LEAD = "1ead0000-0000-4000-8000-000000000002"
+ALAN_LEAD = "1ead0000-0000-4000-8000-000000000003"
+KATHERINE_LEAD = "1ead0000-0000-4000-8000-000000000004"
+DANA_USER = "5e000000-0000-4000-8000-000000000001"
+FORMER_USER = "5e000000-0000-4000-8000-000000000002"
 NEWSLETTER_LIST = "11570000-0000-4000-8000-000000000001"
 DYNAMIC_LIST = "11570000-0000-4000-8000-000000000003"
 LOCKED_LIST = "11570000-0000-4000-8000-000000000004"
+INACTIVE_LIST = "11570000-0000-4000-8000-000000000005"
+
+ADA = {"email": "ada@analytical.example.com", "firstName": "Ada", "lastName": "Lovelace"}
+GRACE = {"email": "grace.hopper@contoso.example.com", "firstName": "Grace", "lastName": "Hopper"}
+OBRIEN = {"email": "O'Brien@example.com", "firstName": "Seamus", "lastName": "O'Brien"}
+ALAN = {"email": "alan.turing@example.org", "firstName": "Alan", "lastName": "Turing"}
+CHARLES = {"email": "charles@analytical.example.com", "firstName": "Charles", "lastName": "Babbage"}
+KATHERINE = {"email": "katherine.johnson@example.net", "firstName": "Katherine", "lastName": "Johnson"}
+
+LEAD_STEP = "journey/create-update-lead"
+ACTIVITY_STEP = "journey/add-activity"
+LIST_STEP = "journey/add-to-marketing-list"
+STEP_NAMES = {LEAD_STEP: "CreateUpdateLead", ACTIVITY_STEP: "AddActivity", LIST_STEP: "AddToMarketingList"}
+
+# One row per journey-step call: step, person (masked e-mail), outcome, reason, record, round trips.
+JOURNEY_ROWS: list[list[str]] = []
 
 
-@scenario("A new person becomes a Lead")
+def _masked(address: str | None) -> str:
+    if not address:
+        return "-"
+    local, _, domain = address.strip().partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _short_id(record_id: str | None) -> str:
+    return f"{record_id[:8]}..{record_id[-4:]}" if record_id else "(none yet)"
+
+
+def step(demo: Demo, path: str, body: dict[str, Any], status: int = 200, **fields: Any) -> dict[str, Any]:
+    """Call a journey step, check the answer, and add a row to the journey table."""
+    response = demo.call("POST", path, body)
+    try:
+        answer = demo.expect(response, status, **fields)
+    finally:
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = {}
+        parsed = parsed if isinstance(parsed, dict) else {}
+        outcome = str(parsed.get("outcome") or response.status_code)
+        if parsed.get("idempotent"):
+            outcome += " (replay)"
+        if parsed.get("dryRun"):
+            outcome += " (dry run)"
+        record = ""
+        if parsed.get("entity"):
+            record = f"{parsed['entity']} {_short_id(parsed.get('recordId'))}"
+        if parsed.get("activityId"):
+            record += f", activity {_short_id(parsed['activityId'])}"
+        JOURNEY_ROWS.append([
+            STEP_NAMES[path], _masked(body.get("person", {}).get("email")), outcome,
+            str(parsed.get("reason") or parsed.get("code") or ""), record,
+            str(parsed.get("dynamicsRequests", "-")),
+        ])
+    return answer
+
+
+@scenario("A new person becomes a Lead; the same idempotency key replays the answer")
 def new_lead(demo: Demo) -> None:
     body = {"idempotencyKey": "demo-new-lead", "subject": "Started a trial",
             "person": {"email": "new.person@example.com", "firstName": "Nova", "lastName": "Person",
                        "company": "Newco"}}
-    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="created", entity="lead")
-    replay = demo.call("POST", "journey/create-update-lead", body)
-    demo.expect(replay, 200, outcome="created", idempotent=True)
+    step(demo, LEAD_STEP, body, outcome="created", entity="lead", dynamicsRequests=2)
+    step(demo, LEAD_STEP, body, outcome="created", idempotent=True)
 
 
-@scenario("A known Lead (e-mail with an apostrophe) is updated, not duplicated")
+@scenario("A known Lead (e-mail with an apostrophe, other case) is updated, not duplicated")
 def known_lead(demo: Demo) -> None:
-    body = {"subject": "Attended the webinar", "person": {"email": "O'Brien@example.com", "jobTitle": "CEO"}}
-    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="updated", recordId=OBRIEN_LEAD)
+    body = {"subject": "Attended the webinar", "person": {**OBRIEN, "jobTitle": "CEO"}}
+    step(demo, LEAD_STEP, body, outcome="updated", recordId=OBRIEN_LEAD)
 
 
 @scenario("An existing Contact stops the Lead step")
 def contact_stops_lead(demo: Demo) -> None:
-    body = {"subject": "Pricing page again", "person": {"email": "grace.hopper@contoso.example.com"}}
-    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="skipped",
-                reason="existsAsContact", entity="contact", recordId=GRACE_CONTACT)
+    step(demo, LEAD_STEP, {"subject": "Pricing page again", "person": GRACE}, outcome="skipped",
+         reason="existsAsContact", entity="contact", recordId=GRACE_CONTACT, dynamicsRequests=1)
 
 
-@scenario("alwaysCreateLead links the Lead to the Contact and its Account")
-def always_create_lead(demo: Demo) -> None:
-    body = {"subject": "Asked for a quote", "alwaysCreateLead": True,
-            "person": {"email": "grace.hopper@contoso.example.com"}}
-    demo.expect(demo.call("POST", "journey/create-update-lead", body), 200, outcome="updated", recordId=GRACE_LEAD,
-                linkedContactId=GRACE_CONTACT, linkedAccountId=CONTOSO_ACCOUNT)
+@scenario("alwaysCreateLead: an unlinked Lead is updated and linked to the Contact and its Account")
+def always_create_lead_update(demo: Demo) -> None:
+    step(demo, LEAD_STEP, {"subject": "Asked for a quote", "alwaysCreateLead": True, "person": GRACE},
+         outcome="updated", recordId=GRACE_LEAD, linkedContactId=GRACE_CONTACT, linkedAccountId=CONTOSO_ACCOUNT)
 
 
-@scenario("A phone call is logged on the Contact")
+@scenario("alwaysCreateLead: a Contact without a Lead gets a new Lead linked to them and their Account")
+def always_create_lead_create(demo: Demo) -> None:
+    step(demo, LEAD_STEP, {"subject": "Upsell: analytics add-on", "alwaysCreateLead": True, "person": ADA},
+         outcome="created", linkedContactId=ADA_CONTACT, linkedAccountId=ANALYTICAL_ACCOUNT)
+
+
+@scenario("A qualified Lead is not a match: a new Lead is created")
+def qualified_lead(demo: Demo) -> None:
+    answer = step(demo, LEAD_STEP, {"subject": "Came back to the pricing page", "person": KATHERINE},
+                  outcome="created")
+    if answer.get("recordId") == KATHERINE_LEAD:
+        raise ScenarioFailed("the qualified Lead was reused")
+
+
+@scenario("A dry run says what would happen and writes nothing")
+def dry_run(demo: Demo) -> None:
+    body = {"subject": "Just looking", "dryRun": True, "person": {"email": "maybe@example.com"}}
+    step(demo, LEAD_STEP, body, outcome="created", recordId=None, dryRun=True, dynamicsRequests=1)
+    if any(lead.get("emailaddress1") == "maybe@example.com" for lead in demo.dataverse("leads")):
+        raise ScenarioFailed("the dry run created a Lead")
+
+
+@scenario("Owner from the user mapping; a disabled user falls back to the default owner")
+def owner_mapping(demo: Demo) -> None:
+    first = demo.call("GET", "config")
+    document = demo.expect(first, 200)
+    document["userMapping"] = {"identities": {"dana": DANA_USER, "former": FORMER_USER}, "defaultOwner": DANA_USER}
+    demo.expect(demo.call("PUT", "config", document, headers={"If-Match": first.headers.get("ETag", "")}), 200)
+    answer = step(demo, LEAD_STEP, {"subject": "Booked a meeting", "ownerUserId": "former",
+                                    "person": {"email": "owner.demo@example.com", "lastName": "Owner"}},
+                  outcome="created")
+    lead = next(row for row in demo.dataverse("leads") if row["leadid"] == answer["recordId"])
+    if lead.get("_ownerid_value") != DANA_USER:
+        raise ScenarioFailed(f"owner is {lead.get('_ownerid_value')}, wanted the default owner {DANA_USER}")
+
+
+@scenario("Activities: smart mode prefers the Lead and falls back to the Contact; strict modes skip")
+def activities(demo: Demo) -> None:
+    step(demo, ACTIVITY_STEP, {"person": OBRIEN, "activity": {"type": "task", "subject": "Send the case study",
+                                                              "dueDate": "2026-06-01", "priority": "high"}},
+         outcome="activityLogged", entity="lead", recordId=OBRIEN_LEAD, dynamicsRequests=2)
+    # Alan is only a Lead: preferring a Contact falls back to his Lead (and his stored phone number).
+    step(demo, ACTIVITY_STEP, {"person": ALAN, "prefer": "contact",
+                               "activity": {"type": "phonecall", "subject": "Follow up on the trial",
+                                            "dueInDays": 2}},
+         outcome="activityLogged", entity="lead", recordId=ALAN_LEAD)
+    step(demo, ACTIVITY_STEP, {"person": ALAN, "mode": "contact",
+                               "activity": {"type": "task", "subject": "Invite to the user group"}},
+         outcome="skipped", reason="noMatchingContact", dynamicsRequests=1)
+    step(demo, ACTIVITY_STEP, {"person": CHARLES, "mode": "lead",
+                               "activity": {"type": "task", "subject": "Call"}},
+         outcome="skipped", reason="noMatchingLead")
+    step(demo, ACTIVITY_STEP, {"person": {"email": "stranger@example.com"},
+                               "activity": {"type": "task", "subject": "Call"}},
+         outcome="skipped", reason="noMatch")
+    step(demo, ACTIVITY_STEP, {"person": ALAN, "mode": "lead",
+                               "activity": {"type": "phonecall", "subject": "Discuss the whitepaper",
+                                            "direction": "incoming", "dueDate": "2026-06-02T10:00:00+01:00"}},
+         outcome="activityLogged", entity="lead", recordId=ALAN_LEAD)
+
+
+@scenario("A phone call without a number falls back to the Contact and takes the person's phone")
 def phone_call(demo: Demo) -> None:
-    body = {"person": {"email": "ada@analytical.example.com", "phone": "+44 20 7946 0101"},
-            "activity": {"type": "phonecall", "subject": "Follow up on the trial", "dueInDays": 2}}
-    demo.expect(demo.call("POST", "journey/add-activity", body), 200, outcome="activityLogged", entity="contact",
-                recordId=ADA_CONTACT)
+    body = {"person": {**ADA, "phone": "+44 20 7946 0101"}, "mode": "contact",
+            "activity": {"type": "phonecall", "subject": "Check in after onboarding", "dueInDays": 7}}
+    step(demo, ACTIVITY_STEP, body, outcome="activityLogged", entity="contact", recordId=ADA_CONTACT)
 
 
-@scenario("Marketing lists: add, already a member, refused lists")
+@scenario("Marketing lists: added, already a member, no matching record")
 def marketing_lists(demo: Demo) -> None:
-    grace = {"email": "grace.hopper@contoso.example.com"}
-    ada = {"email": "ada@analytical.example.com"}
-    add = "journey/add-to-marketing-list"
-    demo.expect(demo.call("POST", add, {"person": grace, "target": "contact", "list": {"id": NEWSLETTER_LIST}}),
-                200, outcome="added", recordId=GRACE_CONTACT)
-    demo.expect(demo.call("POST", add, {"person": ada, "target": "contact", "list": {"name": "Newsletter subscribers"}}),
-                200, outcome="alreadyMember")
-    demo.expect(demo.call("POST", add, {"person": ada, "target": "contact", "list": {"id": DYNAMIC_LIST}}),
-                422, code="listIsDynamic")
-    demo.expect(demo.call("POST", add, {"person": ada, "target": "contact", "list": {"id": LOCKED_LIST}}),
-                422, code="listLocked")
+    step(demo, LIST_STEP, {"person": GRACE, "target": "contact", "list": {"id": NEWSLETTER_LIST}},
+         outcome="added", recordId=GRACE_CONTACT, dynamicsRequests=2)
+    step(demo, LIST_STEP, {"person": ADA, "target": "contact", "list": {"name": "Newsletter subscribers"}},
+         outcome="alreadyMember", recordId=ADA_CONTACT, dynamicsRequests=1)
+    step(demo, LIST_STEP, {"person": OBRIEN, "target": "lead", "list": {"name": "webinar ATTENDEES"}},
+         outcome="added", entity="lead", recordId=OBRIEN_LEAD)
+    step(demo, LIST_STEP, {"person": CHARLES, "target": "contact", "list": {"id": NEWSLETTER_LIST}},
+         outcome="skipped", reason="noMatchingContact")
+    step(demo, LIST_STEP, {"person": CHARLES, "target": "lead", "list": {"name": "Webinar attendees"}},
+         outcome="skipped", reason="noMatchingLead")
 
 
-@scenario("An inactive Contact is not a match")
-def inactive_contact(demo: Demo) -> None:
-    body = {"person": {"email": "charles@analytical.example.com"}, "target": "contact",
-            "list": {"id": NEWSLETTER_LIST}}
-    demo.expect(demo.call("POST", "journey/add-to-marketing-list", body), 200, outcome="skipped",
-                reason="noMatchingContact")
+@scenario("Marketing lists Dynamics cannot use are refused with a reason code")
+def refused_lists(demo: Demo) -> None:
+    for ref, target, code in [
+        ({"id": DYNAMIC_LIST}, "contact", "listIsDynamic"),
+        ({"id": LOCKED_LIST}, "contact", "listLocked"),
+        ({"id": INACTIVE_LIST}, "contact", "listInactive"),
+        ({"name": "Webinar attendees"}, "contact", "listMemberTypeMismatch"),
+        ({"name": "Partners"}, "contact", "listNameAmbiguous"),
+        ({"name": "No such list"}, "contact", "listNotFound"),
+    ]:
+        step(demo, LIST_STEP, {"person": ADA, "target": target, "list": ref}, 422, code=code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nWhat the journey did\n")
     print(table(["", "Scenario", "Request", "Status", "Result"], journey_rows(demo.rows)))
+    if JOURNEY_ROWS:
+        print("\nJourney steps\n")
+        print(table(["Step", "Person", "Outcome", "Reason", "Record", "Round trips"], JOURNEY_ROWS))
     print("\nWhat changed in Dynamics\n")
     changed = changes(before, after)
     print(table(["Entity set", "Change", "Id", "Record"], changed) if changed else "(nothing)")
