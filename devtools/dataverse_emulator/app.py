@@ -24,6 +24,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "expiredDeltaTokenStatus": 400,
     "expiredDeltaTokenCode": "0x80040203",
     "invalidDeltaTokenCode": "0x80040203",
+    # Further bearer tokens accepted besides --token; each counts as its own user for the limits.
+    "additionalTokens": [],
 }
 
 

@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         root = f"{'https' if server.tls else 'http'}://{host}{API_PREFIX}/"
         auth = self.headers.get("Authorization") or ""
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        if token != server.token:
+        if not token or (token != server.token and token not in server.app.config["additionalTokens"]):
             response = _unauthorized(server, host)
             server.stats.record(method, target, response.status, 0, batch=False, injected=False)
             self._send(response)

@@ -105,9 +105,13 @@ def test_when_the_request_limit_is_exceeded_the_answer_is_429_with_code(api: Api
 
 
 def test_when_limits_are_per_user_another_token_is_not_throttled(api: Api) -> None:
+    api.dv.hook("POST", "config", {"additionalTokens": ["second-user"]})
     api.dv.hook("POST", "faults", {"limits": {"requests": 1, "windowSeconds": 60}})
     assert api.get("WhoAmI").status_code == 200
     assert api.get("WhoAmI").status_code == 429
+    other = {"Authorization": "Bearer second-user"}
+    assert api.get("WhoAmI", headers=other).status_code == 200
+    assert api.get("WhoAmI", headers=other).status_code == 429
 
 
 def test_when_execution_time_is_exceeded_the_answer_is_429_execution_code(api: Api) -> None:
