@@ -410,21 +410,25 @@ class Writer:
 
     # -- deletes ----------------------------------------------------------------------------
     def _cascade(self, ref: LookupRef) -> None:
+        """Deleting a row deletes its activities and list memberships and clears other lookups to it."""
         for table in self.schema.tables.values():
-            for attr in table.attributes.values():
-                if attr.type != "lookup" or ref.table not in attr.targets:
+            columns = [a.name for a in table.attributes.values() if a.type == "lookup" and ref.table in a.targets]
+            if not columns or self.store.count(table.logical_name) == 0:
+                continue
+            for row in self.store.scan(table.logical_name):
+                pointing = [c for c in columns if row.get(c) == ref]
+                if not pointing:
                     continue
-                for row in self.store.scan(table.logical_name):
-                    if row.get(attr.name) != ref:
-                        continue
-                    row_id = row[table.primary_key]
-                    if table.logical_name == "listmember" or attr.name == "regardingobjectid":
-                        if self.store.exists(table.logical_name, row_id):
-                            self.delete(table, row_id)
-                    else:
-                        row[attr.name] = None
-                        self._owner_columns(table, row)
-                        self.store.put(table.logical_name, row_id, row)
+                row_id = row[table.primary_key]
+                if table.logical_name == "listmember" or "regardingobjectid" in pointing:
+                    if self.store.exists(table.logical_name, row_id):
+                        self.delete(table, row_id)
+                    continue
+                current = self.store.get(table.logical_name, row_id) or row
+                for column in pointing:
+                    current[column] = None
+                self._owner_columns(table, current)
+                self.store.put(table.logical_name, row_id, current)
 
     def _create_listmember(self, body: dict[str, Any]) -> dict[str, Any]:
         from .membership import add_member
