@@ -140,3 +140,11 @@ def test_when_metadata_is_requested_it_is_csdl(api: Api) -> None:
     assert response.status_code == 200
     assert '<EntitySet Name="leads"' in response.text
     assert '<NavigationProperty Name="parentcustomerid_account"' in response.text
+
+
+def test_when_attributes_are_expanded_on_a_definition_nested_select_applies(api: Api) -> None:
+    body = api.get("EntityDefinitions(LogicalName='contact')?$select=LogicalName"
+                   "&$expand=Attributes($select=LogicalName)").json()
+    assert body["LogicalName"] == "contact"
+    assert {"LogicalName", "MetadataId", "@odata.type"} >= set(body["Attributes"][0])
+    assert "emailaddress1" in {a["LogicalName"] for a in body["Attributes"]}

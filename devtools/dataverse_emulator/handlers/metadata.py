@@ -120,8 +120,11 @@ def entity_definitions(ctx: Context, segments: list[Segment]) -> Response:
         options = parse_options(ctx.request.query())
         body: dict[str, Any] = {"@odata.context": f"{ctx.root}$metadata#EntityDefinitions/$entity"}
         body.update(_select(entity_metadata(table), options.select))
-        if any(e.nav == "Attributes" for e in options.expand):
-            body["Attributes"] = [attribute_metadata(table, a) for a in table.attributes.values()]
+        for expand in options.expand:
+            if expand.nav != "Attributes":
+                raise not_implemented(f"$expand={expand.nav} on EntityDefinitions")
+            body["Attributes"] = [_select(attribute_metadata(table, a), expand.select)
+                                  for a in table.attributes.values()]
         return json_response(200, body)
     second = segments[1]
     if second.name != "Attributes":
