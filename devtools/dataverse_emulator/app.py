@@ -119,7 +119,8 @@ class Emulator:
         ctx = Context(self, request)
         with self.lock:
             try:
-                response = handle(ctx)
+                with self.store.transaction():  # a refused request leaves no partial writes behind
+                    response = handle(ctx)
             except ODataError as error:
                 response = error_response(error)
             except RecursionError:

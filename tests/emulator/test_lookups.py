@@ -182,3 +182,10 @@ def test_when_a_body_nests_a_related_row_it_is_created_deeply(api: Api) -> None:
     body = api.get(f"accounts({account})?$expand=primarycontactid($select=lastname),Account_Tasks($select=subject)").json()
     assert body["primarycontactid"]["lastname"] == "Nested"
     assert sorted(t["subject"] for t in body["Account_Tasks"]) == ["t1", "t2"]
+
+
+def test_when_a_deep_insert_fails_half_way_nothing_is_written(api: Api) -> None:
+    response = api.post("accounts", {"name": "Deep", "Account_Tasks": [{"subject": "ok"}, {"subject": "x" * 201}]})
+    assert response.status_code == 400
+    assert api.get("accounts").json()["value"] == []
+    assert api.get("tasks").json()["value"] == []
