@@ -129,6 +129,11 @@ def decide(
     contact = lookups.contact.resolve(found.rows("contact"))
     lead = lookups.lead.resolve(found.rows("lead"))
 
+    # The first attempt with this idempotency key created this Lead and died before answering:
+    # its decision stands, whatever changed since (even a Contact created in between).
+    if lead is not None and new_id is not None and new_id.lower() in lead.candidate_ids():
+        return _created_by_earlier_attempt(request, lead, new_id.lower(), name, dry_run)
+
     if contact is not None and not request.always_create_lead:
         detail = (
             f"{name} is already a Contact in Dynamics, so no Lead "
@@ -147,8 +152,6 @@ def decide(
     data = _person_data(request, config)
 
     if lead is not None:
-        if new_id is not None and new_id.lower() in lead.candidate_ids():
-            return _created_by_earlier_attempt(request, lead, new_id.lower(), name, dry_run)
         return _update(request, config, lead, link_contact, data, name, dry_run)
 
     contact_id = link_contact.record_id if link_contact else None

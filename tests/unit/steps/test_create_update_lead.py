@@ -265,3 +265,10 @@ def test_when_the_result_is_serialised_every_field_is_present() -> None:
     body = plan_for(request()).result.to_body()
     assert set(body) == {"outcome", "entity", "recordId", "activityId", "reason", "detail", "linkedContactId",
                          "linkedAccountId", "duplicates", "dynamicsRequests", "idempotent", "dryRun"}
+
+
+def test_when_the_earlier_attempt_created_the_lead_a_contact_created_since_does_not_change_the_answer() -> None:
+    derived = "00000000-0000-0000-0000-00000000aaaa"
+    plan = plan_for(request(idempotencyKey="k1"), leads=[lead(derived)], contacts=[contact()], new_id=derived)
+    assert plan.write is None
+    assert (plan.result.outcome, plan.result.record_id) == ("created", derived)

@@ -1,0 +1,69 @@
+"""The steps' view of the configuration document, and the person checks that depend on it. Pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import Configuration
+from shared.steps.common import InvalidStepInput, StepConfig, check_person, who
+from shared.steps.models import Person
+
+USER = "5E000000-0000-4000-8000-000000000001"
+
+
+def test_when_the_document_is_the_default_the_contract_defaults_apply() -> None:
+    config = StepConfig.from_document(Configuration())
+    assert config.lead_identifiers == (("emailaddress1",),)
+    assert config.contact_identifiers == (("emailaddress1",),)
+    assert dict(config.person_fields) == {"firstName": "firstname", "lastName": "lastname", "email": "emailaddress1",
+                                          "company": "companyname", "jobTitle": "jobtitle", "phone": "telephone1"}
+    assert config.default_owner is None and dict(config.user_identities) == {}
+
+
+def test_when_the_document_is_configured_its_values_are_read() -> None:
+    document = Configuration.model_validate({
+        "identifiers": {"lead": [["emailaddress1"], ["firstname", "lastname"]], "contact": [["new_platformid"]]},
+        "personFields": {"phone": None, "company": "new_company"},
+        "userMapping": {"identities": {"u1": USER}, "defaultOwner": USER},
+    })
+    config = StepConfig.from_document(document)
+    assert config.lead_identifiers == (("emailaddress1",), ("firstname", "lastname"))
+    assert config.contact_identifiers == (("new_platformid",),)
+    assert "phone" not in config.person_fields and config.phone_attribute is None
+    assert config.person_fields["company"] == "new_company"
+    assert dict(config.user_identities) == {"u1": USER.lower()}
+    assert config.default_owner == USER.lower()
+
+
+def test_when_the_document_is_plain_json_it_reads_the_same() -> None:
+    document = Configuration.model_validate({"userMapping": {"defaultOwner": USER}})
+    assert StepConfig.from_document(document.model_dump(mode="json", by_alias=True)) == StepConfig.from_document(
+        document)
+
+
+def test_when_the_person_lacks_every_identifier_every_kind_is_named() -> None:
+    config = StepConfig(lead_identifiers=(("firstname", "lastname"),), contact_identifiers=(("new_platformid",),))
+    with pytest.raises(InvalidStepInput) as caught:
+        check_person(Person(first_name="Ada"), config, ["lead", "contact"])
+    messages = [msg for _, msg in caught.value.errors]
+    assert messages == ["has no value for any lead identifier (firstname+lastname)",
+                        "has no value for any contact identifier (new_platformid)"]
+
+
+def test_when_a_custom_identifier_comes_from_fields_the_person_is_usable() -> None:
+    config = StepConfig(contact_identifiers=(("new_platformid",),))
+    values = check_person(Person(fields={"new_platformid": "P-1"}), config, ["contact"])
+    assert values == {"new_platformid": "P-1"}
+
+
+@pytest.mark.parametrize(
+    ("person", "expected"),
+    [
+        (Person(first_name="Ada", last_name="Lovelace", email="ada@example.com"), "Ada Lovelace"),
+        (Person(last_name="Lovelace"), "Lovelace"),
+        (Person(email="ada@example.com"), "a***@example.com"),
+        (Person(), "This person"),
+    ],
+)
+def test_when_a_detail_names_the_person_the_email_is_masked(person: Person, expected: str) -> None:
+    assert who(person) == expected
