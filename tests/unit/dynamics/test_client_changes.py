@@ -7,6 +7,7 @@ import re
 import pytest
 
 from shared.dynamics import DataverseClient, DeletedRecord, DeltaTokenExpiredError
+from tests.conftest import Dataverse
 
 
 def test_when_tracking_starts_every_row_comes_and_then_only_changes_and_deletions(client: DataverseClient) -> None:
@@ -63,3 +64,18 @@ def test_when_the_delta_token_is_not_valid_a_distinct_error_asks_for_a_full_resy
     assert broken != feed.delta_link
     with pytest.raises(DeltaTokenExpiredError):
         list(client.track_changes("leads", select=["subject"], delta_link=broken))
+
+
+def test_when_dataverse_expires_the_delta_tokens_the_next_poll_asks_for_a_full_resync(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    client.create_record("leads", {"subject": "a"})
+    feed = client.track_changes("leads", select=["subject"])
+    assert len(list(feed)) == 1
+    dataverse.hook("POST", "expire-delta-tokens")
+    with pytest.raises(DeltaTokenExpiredError) as info:
+        list(client.track_changes("leads", select=["subject"], delta_link=feed.delta_link))
+    assert info.value.status == 400
+    # The fallback: start again without a delta link.
+    again = client.track_changes("leads", select=["subject"])
+    assert len(list(again)) == 1 and again.delta_link

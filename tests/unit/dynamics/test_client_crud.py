@@ -17,6 +17,7 @@ from shared.dynamics import (
     bind,
 )
 from shared.dynamics import Filter as F
+from tests.conftest import Dataverse
 
 GUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -170,3 +171,16 @@ def test_when_views_are_counted_each_counts_its_own_exchanges_and_the_parent_all
         thread.join()
     assert [view.request_count for view in views] == [i + 1 for i in range(8)]
     assert client.request_count - before == sum(range(1, 9))
+
+
+def test_when_counting_every_exchange_the_client_and_the_server_agree(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    step = client.counted()
+    lead_id = step.create_record("leads", {"subject": "s"})
+    step.update_record("leads", lead_id, {"subject": "t"})
+    step.query_batch([("leads", None), ("contacts", None)])
+    list(step.list_records("leads", page_size=1))
+    step.delete_record("leads", lead_id)
+    step.delete_record("leads", lead_id)
+    assert step.request_count == dataverse.stats()["total"] == 6

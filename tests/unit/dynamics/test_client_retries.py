@@ -16,6 +16,8 @@ import pytest
 
 from devtools.stack import free_port
 from shared.dynamics import (
+    BatchRequest,
+    ChangeSet,
     DataverseAuthError,
     DataverseClient,
     DataverseThrottledError,
@@ -24,6 +26,7 @@ from shared.dynamics import (
     RetryPolicy,
     StaticTokenCredential,
 )
+from shared.dynamics import Filter as F
 from tests.conftest import Dataverse
 
 from .conftest import Sleeps
@@ -132,6 +135,8 @@ def test_when_the_service_protection_request_limit_is_hit_the_client_waits_and_f
     # 12 requests through a limit of 5 per 2 s cannot finish before two more windows open.
     assert sleeps and elapsed >= 2.0
     assert step.request_count == 12 + len(sleeps)
+    # Every wait followed one 429 the emulator counted, and every wait was the Retry-After it sent.
+    assert dataverse.stats()["throttled"] == len(sleeps)
 
 
 def test_when_the_concurrency_limit_is_hit_rejected_calls_are_retried_and_all_finish(
@@ -210,3 +215,124 @@ def test_when_nothing_listens_the_call_fails_unavailable_after_its_retries(
     assert info.value.status == 0
     assert step.request_count == 3 and len(sleeps) == 2
     assert info.value.__cause__ is not None
+
+
+# Scripted failures: `failNext` rules fail (or drop) the next matching requests, optionally after
+# carrying them out, so the client cannot know whether its write landed.
+
+
+def fail_next(dataverse: Dataverse, *rules: dict[str, Any]) -> None:
+    faults(dataverse, failNext=list(rules))
+
+
+def test_when_a_read_meets_scripted_503s_it_is_retried_until_it_succeeds(
+    dataverse: Dataverse, client: DataverseClient, sleeps: Sleeps
+) -> None:
+    fail_next(dataverse, {"status": 503, "count": 2, "path": "leads", "method": "GET"})
+    step = client.counted()
+    assert list(step.list_records("leads")) == []
+    assert step.request_count == 3 and len(sleeps) == 2
+    assert dataverse.stats()["total"] == 3
+
+
+def test_when_a_read_connection_is_dropped_it_is_retried(
+    dataverse: Dataverse, client: DataverseClient, sleeps: Sleeps
+) -> None:
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "leads", "method": "GET"})
+    step = client.counted()
+    assert list(step.list_records("leads")) == []
+    assert step.request_count == 2 and len(sleeps) == 1
+
+
+def test_when_a_create_without_a_chosen_id_is_dropped_it_is_not_resent(
+    dataverse: Dataverse, client: DataverseClient, sleeps: Sleeps
+) -> None:
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "leads", "method": "POST", "after": True})
+    step = client.counted()
+    with pytest.raises(DataverseUnavailableError) as info:
+        step.create_record("leads", {"subject": "landed, but the answer was lost"})
+    assert info.value.status == 0 and info.value.__cause__ is not None
+    assert step.request_count == 1 and sleeps == []
+    # Not resending was right: the first attempt did land, a retry would have made a duplicate.
+    assert len(list(client.list_records("leads"))) == 1
+
+
+def test_when_a_create_is_throttled_by_script_it_waits_the_given_retry_after(
+    dataverse: Dataverse, client: DataverseClient, sleeps: Sleeps
+) -> None:
+    fail_next(dataverse, {"status": 429, "count": 1, "retryAfter": 2, "path": "leads", "method": "POST"})
+    client.create_record("leads", {"subject": "after a wait"})
+    assert sleeps == [2]
+    assert len(list(client.list_records("leads"))) == 1
+
+
+@pytest.mark.parametrize("failure", [{"drop": True}, {"status": 503}, {"status": 504}])
+def test_when_a_create_with_a_chosen_id_landed_but_its_answer_was_lost_the_retry_succeeds_once(
+    dataverse: Dataverse, client: DataverseClient, sleeps: Sleeps, failure: dict[str, Any]
+) -> None:
+    chosen = str(uuid.uuid4())
+    fail_next(dataverse, {**failure, "count": 1, "path": "contacts", "method": "POST", "after": True})
+    step = client.counted()
+    assert step.create_record("contacts", {"lastname": "Once"}, record_id=chosen) == chosen
+    assert step.request_count == 2 and len(sleeps) == 1  # the retry met 412: the first attempt landed
+    rows = list(client.list_records("contacts", Query(select=["lastname"])))
+    assert [(r["contactid"], r["lastname"]) for r in rows] == [(chosen, "Once")]
+
+
+def test_when_a_create_only_upsert_landed_but_its_answer_was_lost_it_reports_created(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    key = str(uuid.uuid4())
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "contacts", "method": "PATCH", "after": True})
+    result = client.upsert_record("contacts", key, {"lastname": "Upserted"}, create_only=True)
+    assert result.record_id == key and result.created is True
+
+
+def test_when_a_delete_landed_but_its_answer_was_lost_the_retry_succeeds(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    lead_id = client.create_record("leads", {"subject": "to delete"})
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "leads", "method": "DELETE", "after": True})
+    step = client.counted()
+    step.delete_record("leads", lead_id)
+    assert step.request_count == 2
+    assert list(client.list_records("leads")) == []
+
+
+def test_when_add_member_list_landed_but_its_answer_was_lost_the_retry_adds_no_second_member(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    list_id = client.create_record("lists", {"listname": "Webinar", "createdfromcode": 4})
+    lead_id = client.create_record("leads", {"subject": "member"})
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "lists", "method": "POST", "after": True})
+    step = client.counted()
+    result = step.call_action("AddMemberList", {"EntityId": lead_id}, entity_set="lists", record_id=list_id)
+    assert result["Id"] and step.request_count == 2
+    members = list(client.list_records("listmembers", Query(filter=F.eq("_listid_value", list_id))))
+    assert len(members) == 1
+
+
+def test_when_a_read_only_batch_is_dropped_it_is_resent_and_a_writing_one_is_not(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "$batch"})
+    step = client.counted()
+    assert step.query_batch([("leads", Query(select=["leadid"])), ("contacts", None)]) == [[], []]
+    assert step.request_count == 2
+
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "$batch", "after": True})
+    step = client.counted()
+    with pytest.raises(DataverseUnavailableError):
+        step.execute_batch([ChangeSet([BatchRequest.create("leads", {"subject": "batched"})])])
+    assert step.request_count == 1
+    assert len(list(client.list_records("leads"))) == 1  # it landed once; no duplicate
+
+
+def test_when_a_whole_batch_is_throttled_it_is_resent_after_retry_after(
+    dataverse: Dataverse, client: DataverseClient, sleeps: Sleeps
+) -> None:
+    fail_next(dataverse, {"status": 429, "count": 1, "retryAfter": 3, "path": "$batch"})
+    responses = client.execute_batch([ChangeSet([BatchRequest.create("leads", {"subject": "batched"})])])
+    assert [r.status for r in responses] == [204] and sleeps == [3]
+    assert len(list(client.list_records("leads"))) == 1
+
