@@ -231,3 +231,22 @@ def test_when_a_dry_run_is_asked_nothing_is_written(journey: Journey, dynamics: 
     assert "would be created" in result["detail"]
     assert counter.writes() == {}
     assert dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"}) == []
+
+
+def test_when_strings_hold_quotes_and_unicode_dynamics_stores_them_verbatim(
+    journey: Journey, dynamics: Dynamics
+) -> None:
+    email = unique_email("zoë.o'neil")
+    tricky = "Zoë \"Z\" O'Neil — 東京 & <b>50%</b> + #1?"
+    result = journey.ok("lead", {
+        "subject": tricky, "description": tricky + "\nline two",
+        "person": {"email": email, "firstName": "Zoë 'Z'", "lastName": "O'Neil", "company": tricky,
+                   "jobTitle": "Directør \"Ops\"", "phone": "+44 (0) 20 'x'"},
+    })
+    assert result["outcome"] == "created"
+    lead = dynamics.record("leads", result["recordId"], LEAD_SELECT)
+    assert (lead["subject"], lead["description"], lead["companyname"]) == (tricky, tricky + "\nline two", tricky)
+    assert (lead["firstname"], lead["lastname"], lead["jobtitle"], lead["emailaddress1"]) == (
+        "Zoë 'Z'", "O'Neil", "Directør \"Ops\"", email)
+    again = journey.ok("lead", {"subject": "Second visit", "person": {"email": email.upper()}})
+    assert (again["outcome"], again["recordId"]) == ("updated", result["recordId"])
