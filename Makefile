@@ -57,9 +57,13 @@ pytest: $(VENV_STAMP) $(NODE_STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing on purpose" >&2; fi; \
 	exit $$rc
 
+# Every bench/<name>.py runs as `python -m bench.<name>`; `make bench BENCH=journey_steps` runs one.
+BENCH ?= $(basename $(notdir $(filter-out bench/__init__.py bench/__main__.py,$(wildcard bench/*.py))))
+
 bench: $(VENV_STAMP) $(NODE_STAMP)
-	@if [ -f bench/__main__.py ]; then $(PY) -m bench; \
-	else echo "No benchmarks yet: see bench/README.md"; fi
+	@if [ -f bench/__main__.py ]; then $(PY) -m bench; fi
+	@if [ -z "$(strip $(BENCH))" ]; then echo "No benchmarks yet: see bench/README.md"; fi
+	@set -e; for name in $(BENCH); do echo "== bench.$$name"; $(PY) -m bench.$$name; done
 
 clean:
 	rm -rf $(VENV) node_modules .stack .pytest_cache .mypy_cache .ruff_cache
