@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import uuid
+
 import pytest
 
-from shared.dynamics import DataverseClient, DataverseRequestError, Query
+from shared.dynamics import DataverseClient, DataverseRequestError, Expand, Query
 from shared.dynamics import Filter as F
 
 AWKWARD = [
@@ -107,3 +111,50 @@ def test_when_no_query_is_batched_nothing_is_sent(client: DataverseClient) -> No
     step = client.counted()
     assert step.query_batch([]) == []
     assert step.request_count == 0
+
+
+def test_when_dates_and_guids_are_compared_they_are_sent_unquoted_and_match(client: DataverseClient) -> None:
+    contact = client.create_record("contacts", {"lastname": "Parent"})
+    lead = client.create_record("leads", {"subject": "s", "parentcontactid@odata.bind": f"/contacts({contact})"})
+    now = dt.datetime.now(dt.UTC)
+    recent = Query(select=["leadid"], filter=F.ge("createdon", now - dt.timedelta(minutes=5)) & F.eq("leadid", uuid.UUID(lead)))
+    assert [r["leadid"] for r in client.list_records("leads", recent)] == [lead]
+    future = Query(select=["leadid"], filter=F.gt("createdon", now + dt.timedelta(hours=1)))
+    assert list(client.list_records("leads", future)) == []
+
+
+def test_when_related_rows_are_expanded_nested_select_and_filter_apply(client: DataverseClient) -> None:
+    contact = client.create_record("contacts", {"lastname": "Parent", "emailaddress1": "p@example.com"})
+    lead = client.create_record("leads", {"subject": "s", "parentcontactid@odata.bind": f"/contacts({contact})"})
+    open_task = client.create_record("tasks", {"subject": "open", "regardingobjectid_lead_task@odata.bind": f"/leads({lead})"})
+    done = client.create_record("tasks", {"subject": "done", "regardingobjectid_lead_task@odata.bind": f"/leads({lead})"})
+    client.update_record("tasks", done, {"statecode": 1, "statuscode": 5})
+    query = Query(
+        select=["subject"],
+        expand=[
+            Expand("parentcontactid", select=["emailaddress1"]),
+            Expand("Lead_Tasks", select=["subject"], filter=F.eq("statecode", 0)),
+        ],
+    )
+    (row,) = client.list_records("leads", query)
+    assert row["parentcontactid"]["emailaddress1"] == "p@example.com"
+    assert [t["activityid"] for t in row["Lead_Tasks"]] == [open_task]
+    single = client.get_record("leads", lead, select=["subject"], expand=[Expand("parentcontactid", select=["lastname"])])
+    assert single["parentcontactid"]["lastname"] == "Parent"
+
+
+def test_when_operations_are_logged_no_address_or_token_appears(
+    client: DataverseClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="shared.dynamics")
+    email = "secret.person@example.com"
+    lead = client.create_record("leads", {"subject": "s", "emailaddress1": email})
+    list(client.list_records("leads", Query(filter=F.eq("emailaddress1", email))))
+    client.query_batch([("leads", Query(filter=F.eq("emailaddress1", email)))])
+    with pytest.raises(DataverseRequestError):
+        client.get_record("leads", {"emailaddress1": email})  # no such alternate key: refused
+    client.update_record("leads", lead, {"emailaddress1": email})
+    assert caplog.records
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert email not in text and "secret.person%40" not in text
+    assert "test-token" not in text

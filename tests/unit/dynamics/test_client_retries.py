@@ -336,3 +336,18 @@ def test_when_a_whole_batch_is_throttled_it_is_resent_after_retry_after(
     assert [r.status for r in responses] == [204] and sleeps == [3]
     assert len(list(client.list_records("leads"))) == 1
 
+
+
+def test_when_batches_exceed_the_execution_time_limit_the_client_waits_for_the_window(
+    dataverse: Dataverse, make_client: Callable[..., DataverseClient], sleeps: Sleeps
+) -> None:
+    faults(dataverse, limits={"requests": 6000, "windowSeconds": 2, "concurrent": 52,
+                              "executionMs": 150, "msPerOperation": 20})
+    sleeps.real = True
+    client = make_client(max_elapsed=20.0, max_attempts=10)
+    step = client.counted()
+    for _ in range(3):
+        # Ten parts cost 200 ms of the 150 ms allowed per 2 s: the next batch must wait.
+        assert step.query_batch([("leads", None)] * 10) == [[]] * 10
+    assert sleeps and all(s >= 1 for s in sleeps)
+    assert dataverse.stats()["throttled"] == len(sleeps) == step.request_count - 3
