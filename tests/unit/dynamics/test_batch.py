@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -15,7 +16,7 @@ from shared.dynamics import (
     parse_batch_response,
 )
 from shared.dynamics import Filter as F
-from shared.dynamics.batch import count_operations, split_batches
+from shared.dynamics.batch import BatchItem, count_operations, split_batches
 from shared.dynamics.errors import DataverseRequestError
 
 API = "https://contoso.crm.dynamics.com/api/data/v9.2/"
@@ -28,7 +29,7 @@ def crlf(text: str) -> str:
 
 
 def test_when_a_batch_is_built_lines_end_in_crlf_and_parts_are_well_formed() -> None:
-    items = [
+    items: list[BatchItem] = [
         ChangeSet(
             [
                 BatchRequest.create("contacts", {"lastname": "Lovelace"}),
@@ -102,7 +103,7 @@ def test_when_headers_are_given_they_go_inside_the_part() -> None:
         lambda: BatchRequest("POST", "leads", {}, content_id="a"),
     ],
 )
-def test_when_a_batch_item_is_malformed_it_is_refused(make) -> None:  # type: ignore[no-untyped-def]
+def test_when_a_batch_item_is_malformed_it_is_refused(make: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
         make()
 

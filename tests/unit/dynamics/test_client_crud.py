@@ -11,6 +11,7 @@ from shared.dynamics import (
     ConcurrencyError,
     DataverseClient,
     DataverseRequestError,
+    Expand,
     Query,
     RecordExistsError,
     RecordNotFoundError,
@@ -144,9 +145,7 @@ def test_when_rows_are_associated_and_disassociated_the_link_follows(client: Dat
     assert unlinked["listcontact_association"] == []
 
 
-def _expand(navigation: str):  # type: ignore[no-untyped-def]
-    from shared.dynamics import Expand
-
+def _expand(navigation: str) -> Expand:
     return Expand(navigation, select=["contactid"])
 
 
