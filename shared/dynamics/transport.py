@@ -232,6 +232,8 @@ class Transport:
                     self._log_retry(request, "429", budget.attempts, delay)
                     budget.wait(delay)
                     continue
+                # Without a Retry-After, tell the caller at least the wait we would have made.
+                retry_after = max(1.0, delay) if retry_after is None else retry_after
             elif status in RETRYABLE_STATUSES and request.retry_safe:
                 may_have_landed = True
                 delay = self.retry.backoff(budget.retries + 1)
