@@ -54,7 +54,6 @@ class Bench:
     functions: str
     emulator: str
     session: requests.Session
-    keep_alive: bool = False
 
     def seed(self, records: dict[str, Any]) -> None:
         self.session.post(f"{self.emulator}/_emulator/seed", json=records, timeout=60).raise_for_status()
@@ -67,12 +66,7 @@ class Bench:
 
     def step(self, step: str, body: dict[str, Any], session: requests.Session | None = None) -> requests.Response:
         url = f"{self.functions}/api/{ROUTES[step]}"
-        headers = {"x-functions-key": KEY}
-        if not self.keep_alive:
-            # A new connection per call: the local development host adds ~40 ms to every request
-            # on a kept-alive connection (Nagle's algorithm), which would hide the steps' own cost.
-            return requests.post(url, json=body, headers={**headers, "Connection": "close"}, timeout=120)
-        return (session or self.session).post(url, json=body, headers=headers, timeout=120)
+        return (session or self.session).post(url, json=body, headers={"x-functions-key": KEY}, timeout=120)
 
 
 def _person(email: str) -> dict[str, Any]:
@@ -241,8 +235,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every emulator request")
     parser.add_argument("--requests", type=int, default=300, help="calls per step in the throughput run")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel callers in the throughput run")
-    parser.add_argument("--keep-alive", action="store_true",
-                        help="reuse connections to the host (the local host then adds ~40 ms per call)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
 
@@ -250,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Starting Azurite, the Dataverse emulator and the function host (logs: {log_dir}) ...", flush=True)
     local = stack.start_local_stack(log_dir, token=TOKEN, env={"LOCAL_FUNCTION_KEY": KEY}, isolate=True)
     try:
-        bench = Bench(local.functions.url, local.emulator.url, requests.Session(), keep_alive=args.keep_alive)
+        bench = Bench(local.functions.url, local.emulator.url, requests.Session())
         bench.faults({"latencyMs": args.latency_ms})
         trips = round_trips(bench)
         speed = throughput(bench, args.requests, args.concurrency)
@@ -260,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nRound trips per step (emulator latency {args.latency_ms:g} ms per request)\n")
     print(table(["Step", "Mode / situation", "Outcome", "dynamicsRequests", "Served by emulator", "ms"], trips))
-    connections = "kept-alive connections" if args.keep_alive else "a new connection per call"
-    print(f"\nThroughput through the local host ({args.concurrency} callers, {connections}, "
+    print(f"\nThroughput through the local host ({args.concurrency} callers, kept-alive connections, "
           f"emulator latency {args.latency_ms:g} ms)\n")
     print(table(["Step", "Calls", "Callers", "Steps/s", "p50 ms", "p95 ms", "Round trips/step", "Failed"], speed))
     print(f"\nPeak RSS of the function host: {rss:.0f} MiB" if rss is not None else "\nPeak RSS: unavailable")

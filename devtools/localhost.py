@@ -865,6 +865,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes; with Nagle on, a kept-alive client waits for
+    # the delayed ACK (about 40 ms) on every response.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
