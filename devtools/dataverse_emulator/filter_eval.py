@@ -19,6 +19,7 @@ from .store import Store
 from .values import LookupRef, parse_datetime
 
 MAX_CONDITIONS = 500
+MAX_IN_CHARACTERS = 850  # string values of one In/NotIn, commas between them included
 _NUMERIC = ("int", "bigint", "decimal", "money", "double", "picklist", "state", "status")
 _UNITS = {"Minutes": timedelta(minutes=1), "Hours": timedelta(hours=1), "Days": timedelta(days=1),
           "Weeks": timedelta(weeks=1), "Months": timedelta(days=30), "Years": timedelta(days=365)}
@@ -30,20 +31,24 @@ def too_many_conditions() -> ODataError:
 
 
 def like_regex(pattern: str, mode: str) -> re.Pattern[str]:
+    """SQL Server `LIKE` as a regex: `%` any run, `_` one character, `[abc]`/`[a-c]` a class,
+    `[^abc]` its complement; `[%]`, `[_]`, `[[]` match those characters literally."""
     parts: list[str] = []
     i = 0
     while i < len(pattern):
         char = pattern[i]
+        end = pattern.find("]", i + 2) if char == "[" else -1
         if char == "%":
             parts.append(".*")
         elif char == "_":
             parts.append(".")
-        elif char == "[" and pattern.find("]", i + 1) != -1:
-            end = pattern.find("]", i + 1)
+        elif end != -1:
             content = pattern[i + 1:end]
-            negate = content.startswith("^")
-            body = "".join("\\" + c if c in "\\^]" else c for c in (content[1:] if negate else content))
-            parts.append(f"[{'^' if negate else ''}{body}]")
+            negate = content.startswith("^") and len(content) > 1
+            body = content[1:] if negate else content
+            # Ranges keep their hyphen; every other character is taken literally.
+            escaped = "".join(c if c == "-" and 0 < k < len(body) - 1 else re.escape(c) for k, c in enumerate(body))
+            parts.append(f"[{'^' if negate else ''}{escaped}]")
             i = end
         else:
             parts.append(re.escape(char))
@@ -124,6 +129,10 @@ class FilterEvaluator:
             values = node.params.get("PropertyValues")
             if not isinstance(values, Literal) or values.kind != "list":
                 raise ODataError(400, "0x80060888", f"Function '{node.name}' requires a PropertyValues array.")
+            strings = [v for v in values.value if isinstance(v, str)]
+            if node.name in ("In", "NotIn") and strings and len(",".join(strings)) > MAX_IN_CHARACTERS:
+                raise ODataError(400, "0x80040203", f"The string values of 'Microsoft.Dynamics.CRM.{node.name}' "
+                                                    f"exceed the limit of {MAX_IN_CHARACTERS} characters.")
         elif not (node.name in ("On", "OnOrAfter", "OnOrBefore", "Today", "Yesterday", "Tomorrow",
                                 "EqualUserId", "NotEqualUserId") or _PERIOD.match(node.name)):
             raise not_implemented(f"The filter function 'Microsoft.Dynamics.CRM.{node.name}'")

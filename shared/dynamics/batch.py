@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DataverseError, error_from_parts
-from .query import Literal, Query, entity_path
+from .query import Literal, Query, entity_path, id_from_entity_url
 from .retry import parse_retry_after
+from .transport import json_body
 
 CRLF = "\r\n"
 MAX_BATCH_OPERATIONS = 1000
 
-_GUID_IN_PARENS = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$")
 _CONTENT_REF = re.compile(r"^\$[0-9]+(/|$)")
 _STATUS_LINE = re.compile(r"^HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s+(.*))?$")
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
@@ -125,13 +125,8 @@ class BatchResponse:
     @property
     def entity_id(self) -> str | None:
         """The GUID of the row a create/upsert part addressed (from `OData-EntityId`/`Location`)."""
-        for name in ("odata-entityid", "location"):
-            value = self.headers.get(name)
-            if value:
-                match = _GUID_IN_PARENS.search(value)
-                if match:
-                    return match.group(1).lower()
-        return None
+        return id_from_entity_url(self.headers.get("odata-entityid")) or id_from_entity_url(
+            self.headers.get("location"))
 
     def error(self) -> DataverseError | None:
         """The typed error for a failed part, None for a successful one."""
@@ -182,8 +177,6 @@ def _request_part(request: BatchRequest, api_root: str, content_id: str | None) 
     headers = dict(request.headers)
     payload = ""
     if request.body is not None:
-        from .transport import json_body
-
         headers.setdefault("Content-Type", "application/json; type=entry")
         payload = json_body(request.body).decode("utf-8")
     lines += [f"{name}: {value}" for name, value in headers.items()]

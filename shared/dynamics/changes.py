@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -19,17 +16,13 @@ class DeletedRecord:
 
 
 def deleted_record(item: dict[str, Any]) -> DeletedRecord | None:
-    """The `DeletedRecord` for a delta item that reports a deletion, None for a changed row."""
+    """The `DeletedRecord` for a delta item that reports a deletion, None for a changed row.
+
+    Dataverse reports deletions as `$deletedEntity` objects, not in OData 4.01's `@removed` form.
+    """
     context = str(item.get("@odata.context", ""))
     if context.endswith("$deletedEntity") and "id" in item:
         return DeletedRecord(str(item["id"]).lower(), str(item.get("reason", "deleted")))
-    removed = item.get("@removed")
-    if isinstance(removed, dict):
-        # The OData 4.01 form; Dataverse documents `$deletedEntity`, this is accepted defensively.
-        ident = str(item.get("@odata.id") or item.get("@id") or item.get("id") or "")
-        match = _GUID.search(ident)
-        if match:
-            return DeletedRecord(match.group(0).lower(), str(removed.get("reason", "deleted")))
     return None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from .query import (
     entity_path,
     field_name,
     guid,
+    id_from_entity_url,
     identifier,
     key_segment,
     literal,
@@ -78,8 +78,6 @@ PRIMARY_KEYS = {
     "teams": "teamid",
 }
 
-_GUID_IN_PARENS = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$")
-
 Key = str | uuid.UUID | Mapping[str, Literal]
 
 
@@ -96,13 +94,6 @@ def primary_key(entity_set: str) -> str:
 class UpsertResult:
     record_id: str | None
     created: bool
-
-
-def _id_from_entity_url(value: str | None) -> str | None:
-    if not value:
-        return None
-    match = _GUID_IN_PARENS.search(value)
-    return match.group(1).lower() if match else None
 
 
 def _api_root(base_url: str) -> tuple[str, str]:
@@ -245,7 +236,7 @@ class DataverseClient:
         if response.status_code == 412 and chosen is not None:
             logger.info("create %s: %s already landed on an earlier attempt", entity_set, chosen)
             return chosen
-        new_id = _id_from_entity_url(response.headers.get("OData-EntityId")) or chosen
+        new_id = id_from_entity_url(response.headers.get("OData-EntityId")) or chosen
         if new_id is None:
             parsed = response_body(response)
             if isinstance(parsed, dict):
@@ -317,7 +308,7 @@ class DataverseClient:
             record_id = None
             if isinstance(parsed, dict) and parsed.get(pk):
                 record_id = str(parsed[pk]).lower()
-            record_id = record_id or _id_from_entity_url(response.headers.get("OData-EntityId"))
+            record_id = record_id or id_from_entity_url(response.headers.get("OData-EntityId"))
             if record_id is None and not isinstance(key, Mapping):
                 record_id = guid(key)
             result = UpsertResult(record_id, response.status_code == 201)

@@ -5,6 +5,12 @@ writes GUIDs and dates unquoted; every field name goes through `field_name()`, w
 identifier characters (and `/` between navigation steps) only. So no value can change the shape
 of a query. Query values are percent-encoded when the URL is built (`to_query_string`), so `+`,
 `&`, `#` and `%` inside literals survive; the option names (`$filter`, ...) stay literal.
+
+Dataverse's own limits are kept here, before anything is sent: the values of
+`contains`/`startswith`/`endswith` are matched with SQL `LIKE`, so `%`, `_` and `[` are
+bracketed to match literally; an `In` whose values would pass 850 characters is split into
+several `In` conditions joined by `or`; a query with more than 500 conditions (each `$expand`
+counts as a join) is refused with `ValueError`.
 """
 
 from __future__ import annotations
@@ -24,8 +30,16 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _IDENTIFIER = re.compile(rf"^{_IDENT}$")
 _PATH = re.compile(rf"^{_IDENT}(/{_IDENT})*$")
 _QUALIFIED = re.compile(rf"^{_IDENT}(\.{_IDENT})*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID = re.compile(rf"^{_GUID_TEXT}$")
+_GUID_IN_PARENS = re.compile(rf"\(({_GUID_TEXT})\)\s*$")
 _CONTENT_REF = re.compile(r"^\$[0-9]+$")
+# SQL LIKE wildcards inside contains/startswith/endswith values (reference 3.3).
+_LIKE_WILDCARD = re.compile(r"[%_\[]")
+
+# Dataverse refuses a query with more conditions (joins included), and an `In` with longer string values.
+MAX_CONDITIONS = 500
+MAX_IN_CHARACTERS = 850
 
 # Characters left readable in query values; everything else that is not unreserved is encoded.
 _SAFE_IN_QUERY = "$(),'/:"
@@ -70,6 +84,19 @@ def guid(value: str | uuid.UUID) -> str:
 def quote_string(value: str) -> str:
     """An OData string literal: single quotes around, a single quote inside written twice."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def like_literal(value: str) -> str:
+    """A string-function value that matches `value` literally: `%`, `_`, `[` become `[%]`, `[_]`, `[[]`."""
+    if not isinstance(value, str):
+        raise TypeError("string functions take a string value")
+    return quote_string(_LIKE_WILDCARD.sub(lambda match: f"[{match.group(0)}]", value))
+
+
+def id_from_entity_url(value: str | None) -> str | None:
+    """The lowercase GUID at the end of an entity URL (`.../leads(<guid>)`), None when there is none."""
+    match = _GUID_IN_PARENS.search(value or "")
+    return match.group(1).lower() if match else None
 
 
 def literal(value: Literal) -> str:
@@ -124,13 +151,21 @@ def _comparison_literal(name: str, value: Literal) -> str:
 
 
 class Filter:
-    """An immutable `$filter` expression. Combine with `&`, `|`, `~` (or `and_`, `or_`, `not_`)."""
+    """An immutable `$filter` expression. Combine with `&`, `|`, `~` (or `and_`, `or_`, `not_`).
 
-    __slots__ = ("_text",)
+    `conditions` counts its conditions the way Dataverse's 500-condition limit does.
+    """
 
-    def __init__(self, text: str) -> None:
+    __slots__ = ("_conditions", "_text")
+
+    def __init__(self, text: str, conditions: int = 1) -> None:
         # Only the factory methods below build texts; callers never pass raw OData.
         self._text = text
+        self._conditions = conditions
+
+    @property
+    def conditions(self) -> int:
+        return self._conditions
 
     def __str__(self) -> str:
         return self._text
@@ -191,32 +226,35 @@ class Filter:
     def not_null(name: str) -> Filter:
         return Filter(f"{field_name(name)} ne null")
 
-    # String functions (Dataverse documents only these three).
+    # String functions (Dataverse documents only these three); the value matches literally.
     @staticmethod
     def contains(name: str, value: str) -> Filter:
-        return Filter(f"contains({field_name(name)},{quote_string(_text_value(value))})")
+        return Filter(f"contains({field_name(name)},{like_literal(value)})")
 
     @staticmethod
     def startswith(name: str, value: str) -> Filter:
-        return Filter(f"startswith({field_name(name)},{quote_string(_text_value(value))})")
+        return Filter(f"startswith({field_name(name)},{like_literal(value)})")
 
     @staticmethod
     def endswith(name: str, value: str) -> Filter:
-        return Filter(f"endswith({field_name(name)},{quote_string(_text_value(value))})")
+        return Filter(f"endswith({field_name(name)},{like_literal(value)})")
 
     @staticmethod
     def in_(name: str, values: Iterable[Any]) -> Filter:
-        """`Microsoft.Dynamics.CRM.In`: values are written as double-quoted JSON strings."""
+        """`Microsoft.Dynamics.CRM.In`, values written as double-quoted JSON strings.
+
+        Values longer than Dataverse's 850 characters in all are spread over several `In`
+        conditions joined by `or` (each counts towards the 500-condition limit).
+        """
         items = [str(v) if isinstance(v, uuid.UUID) else v for v in values]
         if not items:
             raise ValueError("In needs at least one value")
         for item in items:
             if isinstance(item, bool) or not isinstance(item, str | int | Decimal):
                 raise TypeError(f"In values must be strings or integers, not {type(item).__name__}")
-        encoded = ",".join(json.dumps(str(item), ensure_ascii=False) for item in items)
-        return Filter(
-            f"Microsoft.Dynamics.CRM.In(PropertyName={quote_string(identifier(name))},PropertyValues=[{encoded}])"
-        )
+        prefix = f"Microsoft.Dynamics.CRM.In(PropertyName={quote_string(identifier(name))},PropertyValues="
+        arrays = _value_arrays([json.dumps(str(item), ensure_ascii=False) for item in items])
+        return Filter.or_(*(Filter(f"{prefix}{array})") for array in arrays))
 
     # Logic.
     @staticmethod
@@ -230,7 +268,7 @@ class Filter:
     @staticmethod
     def not_(inner: Filter) -> Filter:
         _check_filter(inner)
-        return Filter(f"not ({inner._text})")
+        return Filter(f"not ({inner._text})", inner._conditions)
 
     @staticmethod
     def _join(op: str, filters: Sequence[Filter]) -> Filter:
@@ -240,7 +278,8 @@ class Filter:
             _check_filter(item)
         if len(filters) == 1:
             return filters[0]
-        return Filter(f" {op} ".join(f"({item._text})" for item in filters))
+        text = f" {op} ".join(f"({item._text})" for item in filters)
+        return Filter(text, sum(item._conditions for item in filters))
 
 
 def _check_filter(value: object) -> None:
@@ -248,10 +287,22 @@ def _check_filter(value: object) -> None:
         raise TypeError(f"expected a Filter, got {type(value).__name__}")
 
 
-def _text_value(value: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError("string functions take a string value")
-    return value
+def _value_arrays(encoded: list[str]) -> list[str]:
+    """`[...]` arrays of the encoded values, each at most `MAX_IN_CHARACTERS` long."""
+    arrays: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for value in encoded:
+        if len(value) + 2 > MAX_IN_CHARACTERS:
+            raise ValueError(f"an In value is longer than Dataverse's {MAX_IN_CHARACTERS}-character limit")
+        # Brackets, the values and a comma between each two.
+        if current and 2 + size + len(value) + len(current) > MAX_IN_CHARACTERS:
+            arrays.append(current)
+            current, size = [], 0
+        current.append(value)
+        size += len(value)
+    arrays.append(current)
+    return ["[" + ",".join(values) + "]" for values in arrays]
 
 
 OrderBy = str | tuple[str, str]
@@ -288,6 +339,12 @@ class Expand:
         _check_top(self.top)
         if self.filter is not None:
             _check_filter(self.filter)
+
+    @property
+    def conditions(self) -> int:
+        """The join itself, its filter's conditions and those of nested expands."""
+        own = self.filter.conditions if self.filter is not None else 0
+        return 1 + own + sum(item.conditions for item in self.expand or ())
 
     def render(self) -> str:
         options: list[str] = []
@@ -337,6 +394,12 @@ class Query:
             params.append(("$count", "true"))
         if self.expand:
             params.append(("$expand", ",".join(e.render() for e in self.expand)))
+        conditions = (self.filter.conditions if self.filter is not None else 0) + sum(
+            item.conditions for item in self.expand or ())
+        if conditions > MAX_CONDITIONS:
+            raise ValueError(
+                f"the query has {conditions} conditions and joins; Dataverse allows {MAX_CONDITIONS} "
+                "(collapse or-chains with Filter.in_, or split the query)")
         object.__setattr__(self, "_params", tuple(params))
 
     def params(self) -> list[tuple[str, str]]:

@@ -7,13 +7,15 @@ typed error from `errors`. Every exchange is added to the caller's `RequestCount
 
 from __future__ import annotations
 
+import datetime as dt
 import http.cookiejar
 import json
 import logging
 import re
 import threading
-from collections.abc import Mapping
+import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +34,7 @@ from .errors import (
     error_from_parts,
 )
 from .masking import mask
+from .query import format_datetime
 from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -119,12 +122,6 @@ def json_body(data: Any) -> bytes:
 
 
 def _json_default(value: Any) -> Any:
-    import datetime as dt
-    import uuid
-    from decimal import Decimal
-
-    from .query import format_datetime
-
     if isinstance(value, dt.datetime):
         return format_datetime(value)
     if isinstance(value, dt.date):
@@ -285,11 +282,3 @@ class Transport:
             request.method, _log_path(request.url), request.operation,
             type(error).__name__, mask(str(error)), extra,
         )
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None

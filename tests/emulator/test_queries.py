@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -79,6 +79,57 @@ def test_when_a_string_function_value_holds_wildcards_they_act_like_sql(api: Api
     assert names(api.get("contacts?$filter=startswith(lastname,'[h]op')")) == ["Hopper"]
     assert names(api.get("contacts?$filter=startswith(firstname,'100[%]')")) == ["Sure"]
     assert sorted(names(api.get("contacts?$filter=startswith(lastname,'[^lht]')"))) == ["O'Brien", "Sure"]
+
+
+@pytest.mark.parametrize(("function", "value", "expected"), [
+    ("startswith", "100[%]", ["Sure"]),       # a bracketed wildcard is literal
+    ("startswith", "100%", ["Sure"]),         # `%` is any run of characters
+    ("startswith", "1[0-1]0", ["Sure"]),      # a range
+    ("startswith", "[^a-z]", ["Sure"]),       # a negated range: the name starts with a digit
+    ("contains", "''[_]", []),                # `_` in brackets is literal (there is no `'_` anywhere)
+    ("contains", "o''_r", ["O'Brien"]),       # `_` alone is one character
+    ("contains", "[[]", []),                  # `[` in brackets is literal
+])
+def test_when_like_patterns_use_classes_and_brackets_they_follow_sql_server(
+        api: Api, people: dict[str, str], function: str, value: str, expected: list[str]) -> None:
+    expression = f"{function}(firstname,'{value}') or {function}(emailaddress1,'{value}')"
+    assert names(api.get(f"contacts?$filter={quote(expression)}")) == expected
+
+
+def test_when_a_bracket_is_literal_in_the_data_it_matches_only_when_escaped(api: Api) -> None:
+    api.seed({"contacts": [{"lastname": "[VIP] Ada"}, {"lastname": "V Ada"}]})
+    assert names(api.get("contacts?$filter=startswith(lastname,'[[]VIP]')")) == ["[VIP] Ada"]
+    assert names(api.get("contacts?$filter=startswith(lastname,'[VIP]')")) == ["V Ada"]
+
+
+def test_when_a_plus_is_not_percent_encoded_it_arrives_as_a_space(api: Api) -> None:
+    api.seed({"contacts": [{"lastname": "Plus", "emailaddress1": "a+b@x.com"},
+                           {"lastname": "Space", "emailaddress1": "a b@x.com"}]})
+    assert names(api.get("contacts?$filter=emailaddress1 eq 'a+b@x.com'")) == ["Space"]
+    assert names(api.get("contacts?$filter=emailaddress1 eq 'a%2Bb@x.com'")) == ["Plus"]
+
+
+@pytest.mark.parametrize("expression", [
+    "tolower(lastname) eq 'hopper'", "substringof('op',lastname)", "length(lastname) eq 6",
+    "indexof(lastname,'o') eq 1", "lastname in ('Hopper')",
+])
+def test_when_a_function_other_than_the_three_string_functions_is_used_the_answer_is_400(
+        api: Api, people: dict[str, str], expression: str) -> None:
+    response = api.get(f"contacts?$filter={expression}")
+    assert response.status_code == 400
+    assert set(error_of(response)) == {"code", "message"}
+
+
+def test_when_in_string_values_pass_850_characters_the_answer_is_400(api: Api, people: dict[str, str]) -> None:
+    def query(values: list[str]) -> str:
+        listed = ",".join(f"'{v}'" for v in values)
+        return f"contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName='emailaddress1',PropertyValues=[{listed}])"
+
+    fits = ["grace@navy.mil", "x" * (850 - len("grace@navy.mil") - 1)]
+    assert names(api.get(query(fits))) == ["Hopper"]
+    response = api.get(query([*fits[:1], fits[1] + "x"]))
+    assert response.status_code == 400
+    assert "850" in error_of(response)["message"]
 
 
 def test_when_filter_compares_guids_and_dates_unquoted(api: Api, people: dict[str, str]) -> None:

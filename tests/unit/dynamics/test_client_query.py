@@ -41,6 +41,40 @@ def test_when_in_has_a_quoted_value_it_matches_those_rows(client: DataverseClien
     assert {r["leadid"] for r in client.list_records("leads", query)} == {a, b}
 
 
+def test_when_a_string_function_value_holds_sql_wildcards_they_match_only_literally(client: DataverseClient) -> None:
+    names = ["100% sure", "1000 sure", "first_last", "firstXlast", "[draft] plan", "d plan", "t"]
+    ids = {name: client.create_record("leads", {"subject": name}) for name in names}
+
+    def subjects(filter_: F) -> list[str]:
+        rows = client.list_records("leads", Query(select=["subject"], filter=filter_))
+        return sorted(row["subject"] for row in rows)
+
+    # Unescaped, each of these would also match its decoy (`1000 sure`, `firstXlast`, `d plan`).
+    assert subjects(F.contains("subject", "100%")) == ["100% sure"]
+    assert subjects(F.startswith("subject", "first_")) == ["first_last"]
+    assert subjects(F.startswith("subject", "[d")) == ["[draft] plan"]
+    assert subjects(F.endswith("subject", "] plan")) == ["[draft] plan"]
+    assert len(ids) == len(names)
+
+
+def test_when_in_values_pass_850_characters_every_row_is_still_found_in_one_request(client: DataverseClient) -> None:
+    emails = [f"subscriber.number{i:03d}@example.com" for i in range(60)]  # ~2,200 characters
+    ids = {client.create_record("leads", {"subject": "s", "emailaddress1": email}) for email in emails}
+    client.create_record("leads", {"subject": "s", "emailaddress1": "someone.else@example.com"})
+    step = client.counted()
+    # The emulator refuses an In over 850 characters, as Dataverse does: this passes only split.
+    rows = list(step.list_records("leads", Query(select=["leadid"], filter=F.in_("emailaddress1", emails))))
+    assert {row["leadid"] for row in rows} == ids
+    assert step.request_count == 1
+
+
+def test_when_a_query_has_too_many_conditions_nothing_is_sent(client: DataverseClient) -> None:
+    step = client.counted()
+    with pytest.raises(ValueError):
+        list(step.list_records("leads", Query(filter=F.or_(*(F.eq("subject", str(i)) for i in range(501))))))
+    assert step.request_count == 0
+
+
 def test_when_filters_combine_and_or_not_and_string_functions_the_right_rows_match(client: DataverseClient) -> None:
     ada = client.create_record("leads", {"subject": "s", "firstname": "Ada", "lastname": "Lovelace", "companyname": "Engines"})
     grace = client.create_record("leads", {"subject": "s", "firstname": "Grace", "lastname": "Hopper"})

@@ -11,7 +11,7 @@ import pytest
 
 from shared.dynamics import Expand, Query, bind, literal
 from shared.dynamics import Filter as F
-from shared.dynamics.query import entity_path, key_segment
+from shared.dynamics.query import MAX_CONDITIONS, MAX_IN_CHARACTERS, entity_path, key_segment
 
 GUID = "3B9E0D6A-1C2B-4D5E-8F90-A1B2C3D4E5F6"
 
@@ -100,6 +100,56 @@ def test_when_in_is_built_values_are_json_double_quoted() -> None:
         "Microsoft.Dynamics.CRM.In(PropertyName='emailaddress1',"
         'PropertyValues=["a@x.com","o\'b@x.com","say \\"hi\\""])'
     )
+
+
+@pytest.mark.parametrize(
+    ("built", "expected"),
+    [
+        (F.contains("fullname", "100%"), "contains(fullname,'100[%]')"),
+        (F.startswith("emailaddress1", "first_last"), "startswith(emailaddress1,'first[_]last')"),
+        (F.endswith("subject", "[draft]"), "endswith(subject,'[[]draft]')"),
+        (F.contains("fullname", "O'B%_["), "contains(fullname,'O''B[%][_][[]')"),
+        (F.contains("fullname", "a]^-b"), "contains(fullname,'a]^-b')"),
+    ],
+)
+def test_when_a_string_function_value_holds_like_wildcards_they_are_bracketed(built: F, expected: str) -> None:
+    # Dataverse matches these values with SQL LIKE: unescaped, `%` and `_` would match anything.
+    assert str(built) == expected
+
+
+def test_when_in_values_pass_850_characters_they_are_spread_over_several_in_conditions() -> None:
+    emails = [f"person.number{i:03d}@example.com" for i in range(120)]
+    built = F.in_("emailaddress1", emails)
+    parts = str(built).split(" or ")
+    assert len(parts) == built.conditions > 1
+    arrays = [part[part.index("[") : part.rindex("]") + 1] for part in parts]
+    assert all(len(array) <= MAX_IN_CHARACTERS for array in arrays)
+    assert [v for array in arrays for v in array.strip("[]").split(",")] == [f'"{e}"' for e in emails]
+    assert all(part.startswith("(Microsoft.Dynamics.CRM.In(PropertyName='emailaddress1',") for part in parts)
+
+
+def test_when_in_values_fit_in_850_characters_they_stay_one_condition() -> None:
+    fits = ["x" * (MAX_IN_CHARACTERS - 4)]  # with its quotes and the brackets: exactly 850
+    assert F.in_("emailaddress1", fits).conditions == 1
+    with pytest.raises(ValueError):
+        F.in_("emailaddress1", ["x" * (MAX_IN_CHARACTERS - 3)])
+
+
+def test_when_a_query_has_more_than_500_conditions_it_is_refused_before_sending() -> None:
+    def chain(n: int) -> F:
+        return F.or_(*(F.eq("emailaddress1", f"a{i}@x.com") for i in range(n)))
+
+    assert Query(filter=chain(MAX_CONDITIONS)).params()
+    with pytest.raises(ValueError, match="500"):
+        Query(filter=chain(MAX_CONDITIONS + 1))
+    # An $expand is a join and counts too, with its own filter.
+    with pytest.raises(ValueError):
+        Query(filter=chain(MAX_CONDITIONS), expand=[Expand("parentcontactid")])
+    with pytest.raises(ValueError):
+        Query(filter=chain(MAX_CONDITIONS - 2), expand=[Expand("Lead_Tasks", filter=F.eq("a", 1) & F.eq("b", 2))])
+    # In collapses an or-chain into one condition.
+    assert F.in_("emailaddress1", [f"a{i}@x.com" for i in range(20)]).conditions == 1
+    assert (~chain(3) & F.eq("statecode", 0)).conditions == 4
 
 
 def test_when_in_gets_nothing_or_odd_values_it_is_refused() -> None:
