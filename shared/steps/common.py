@@ -125,10 +125,8 @@ def check_person(person: Person, config: StepConfig, kinds: Sequence[Kind]) -> d
     """
     errors: list[tuple[tuple[str | int, ...], str]] = []
     mapped = {attribute for attribute in config.person_fields.values() if attribute}
-    clashes = sorted(mapped & set(person.fields))
-    if clashes:
-        names = ", ".join(clashes)
-        errors.append((("person", "fields"), f"{names} is filled from the person's own fields; remove it from fields"))
+    for name in sorted(mapped & set(person.fields)):
+        errors.append((("person", "fields", name), "is filled from the person's own fields; remove it from fields"))
     values = person_attributes(person.platform_values(), config.person_fields, person.fields)
     email_attribute = config.email_attribute
     used = identifier_attributes(s for kind in kinds for s in config.identifiers(kind))

@@ -9,8 +9,10 @@ trimmed, case as given").
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date, datetime
+import unicodedata
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -22,7 +24,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     StrictStr,
     model_validator,
@@ -49,6 +50,9 @@ FIELD_VALUE_MAX = 4000
 IDEMPOTENCY_KEY_MAX = 200
 DUE_IN_DAYS_MAX = 3650
 FIELDS_MAX = 100
+# The instants a Dataverse DateTime column can hold (SQL Server `datetime`).
+DATAVERSE_EARLIEST = datetime(1753, 1, 1, tzinfo=UTC)
+DATAVERSE_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 _LOGICAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
@@ -97,7 +101,10 @@ def _not_empty(value: str) -> str:
 
 
 def _no_control_characters(value: str | None) -> str | None:
-    if value is not None and any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+    # C0, DEL and C1 controls (category Cc) and unpaired surrogates (Cs); tab and line breaks are text.
+    if value is not None and any(
+        unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in value
+    ):
         raise ValueError("must not contain control characters")
     return value
 
@@ -133,23 +140,40 @@ def _check_email(value: str | None) -> str | None:
 Email = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
                   _max_utf16(EMAIL_MAX), AfterValidator(_check_email)]
 
-FieldValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
+
+def _check_field_name(name: str) -> str:
+    if not _LOGICAL_NAME.fullmatch(name):
+        raise ValueError("is not a Dynamics logical name (lowercase letters, digits, underscore)")
+    if name in RESERVED_ATTRIBUTES:
+        raise ValueError("is set by the step itself and cannot be given in fields")
+    return name
 
 
-def _check_fields(value: dict[str, Any]) -> dict[str, Any]:
-    problems = []
-    for name, item in value.items():
-        if not _LOGICAL_NAME.fullmatch(name):
-            problems.append(f"'{name}' is not a Dynamics logical name (lowercase letters, digits, underscore)")
-        elif name in RESERVED_ATTRIBUTES:
-            problems.append(f"'{name}' is set by the step itself and cannot be given in fields")
-        elif isinstance(item, str) and _utf16_length(item) > FIELD_VALUE_MAX:
-            problems.append(f"'{name}' is longer than {FIELD_VALUE_MAX} characters")
+def _check_field_value(value: Any) -> Any:
+    """A scalar for one Dataverse column: text, a finite number, a boolean, or null (clear it)."""
+    if isinstance(value, str):
+        text = value.strip()
+        _no_control_characters(text)
+        if _utf16_length(text) > FIELD_VALUE_MAX:
+            raise ValueError(f"must be at most {FIELD_VALUE_MAX} characters")
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    raise ValueError("must be a string, a number, a boolean or null")
+
+
+def _at_most_fields(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > FIELDS_MAX:
-        problems.append(f"at most {FIELDS_MAX} fields may be given")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return {name: (item.strip() if isinstance(item, str) else item) for name, item in value.items()}
+        raise ValueError(f"at most {FIELDS_MAX} fields may be given")
+    return value
+
+
+FieldName = Annotated[StrictStr, AfterValidator(_check_field_name)]
+FieldValue = Annotated[Any, AfterValidator(_check_field_value)]
+# Each bad name or value is its own error (`person.fields.<name>`), so a 400 lists every one.
+Fields = Annotated[dict[FieldName, FieldValue], AfterValidator(_at_most_fields)]
 
 
 class _Model(BaseModel):
@@ -172,7 +196,7 @@ class Person(_Model):
     company: Text100 = None
     job_title: Text100 = None
     phone: Text50 = None
-    fields: Annotated[dict[StrictStr, FieldValue], AfterValidator(_check_fields)] = Field(default_factory=dict)
+    fields: Fields = Field(default_factory=dict)
 
     def platform_values(self) -> dict[str, str]:
         """The person's standard fields by their platform (camelCase) name, only those given."""
@@ -205,8 +229,11 @@ class LeadRequest(StepRequest):
     owner_user_id: Text200 = None
 
 
+_OUT_OF_RANGE = "must be between 1753-01-01 and 9999-12-31 UTC (the dates Dynamics can store)"
+
+
 def _parse_due_date(value: Any) -> Any:
-    """An ISO date (`2026-05-01`) or a date-time with an offset; anything else is refused."""
+    """An ISO date (`2026-05-01`) or a date-time with an offset, within what Dataverse can store."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -214,16 +241,25 @@ def _parse_due_date(value: Any) -> Any:
     text = value.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             raise ValueError("is not a valid calendar date") from None
+        if not DATAVERSE_EARLIEST.date() <= day <= DATAVERSE_LATEST.date():
+            raise ValueError(_OUT_OF_RANGE)
+        return day
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("must be an ISO date (2026-05-01) or a date-time with an offset "
                          "(2026-05-01T09:30:00+02:00)") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("a date-time needs an offset such as Z or +02:00") from None
+        raise ValueError("a date-time needs an offset such as Z or +02:00")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 falls past year 9999 in UTC
+        raise ValueError(_OUT_OF_RANGE) from None
+    if not DATAVERSE_EARLIEST <= utc <= DATAVERSE_LATEST:
+        raise ValueError(_OUT_OF_RANGE)
     return moment
 
 

@@ -241,8 +241,9 @@ def test_when_identifiers_do_not_use_email_the_person_needs_another_identifier()
 
 def test_when_fields_repeat_a_mapped_person_field_it_is_a_400() -> None:
     with pytest.raises(InvalidStepInput) as caught:
-        step.prepare(request(person={**ADA, "fields": {"firstname": "Other"}}), CONFIG)
-    assert caught.value.errors[0][0] == ("person", "fields")
+        step.prepare(request(person={**ADA, "fields": {"firstname": "Other", "jobtitle": "CEO"}}), CONFIG)
+    assert [loc for loc, _ in caught.value.errors] == [("person", "fields", "firstname"),
+                                                       ("person", "fields", "jobtitle")]
 
 
 def test_when_a_dry_run_would_create_the_detail_says_so() -> None:
