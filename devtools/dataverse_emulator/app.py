@@ -6,12 +6,12 @@ import copy
 import json
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .context import Context
 from .errors import ODataError
+from .identity import Identity
 from .protocol import Request, Response, error_response
 from .router import handle
 from .schema import Schema
@@ -27,15 +27,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Further bearer tokens accepted besides --token; each counts as its own user for the limits.
     "additionalTokens": [],
 }
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who the bearer token stands for (answered by WhoAmI, used as default owner)."""
-
-    user_id: str = "7ab6f5a5-0c1b-4a7e-9a67-6b3e4c1f2d10"
-    business_unit_id: str = "2d7c5c8e-5f4b-4e36-8d3c-1b9a0e7f6a21"
-    organization_id: str = "b1e2c3d4-0a9b-4c8d-9e7f-112233445566"
 
 
 class Emulator:
@@ -70,6 +61,9 @@ class Emulator:
         identity = self.identity
         writer.create(self.schema.table("businessunit"), {"name": "Emulated Organization"},
                       record_id=identity.business_unit_id)
+        writer.create(self.schema.table("transactioncurrency"), {
+            "currencyname": "US Dollar", "isocurrencycode": "USD", "currencysymbol": "$", "exchangerate": 1.0,
+        }, record_id=identity.currency_id)
         writer.create(self.schema.table("systemuser"), {
             "firstname": "Dataverse", "lastname": "Emulator", "domainname": "emulator@localhost",
             "internalemailaddress": "emulator@localhost", "accessmode": 4,
@@ -86,7 +80,7 @@ class Emulator:
             previous = self.schema
             self.schema = candidate
             try:
-                created = apply_records(self.schema, self.store, self._writer(seeding=True), data)
+                created = apply_records(self.schema, self.store, self._writer(), data)
             except SeedError:
                 self.schema = previous
                 raise
@@ -94,9 +88,8 @@ class Emulator:
                 self._schema_specs.append(schema_part)
             return created
 
-    def _writer(self, seeding: bool = True) -> Writer:
-        return Writer(self.schema, self.store, self.identity.user_id, self.identity.business_unit_id,
-                      seeding=seeding)
+    def _writer(self) -> Writer:
+        return Writer(self.schema, self.store, self.identity.caller(), seeding=True)
 
     def configure(self, values: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .annotations import AnnotationFilter
 from .filter_eval import FilterEvaluator
+from .identity import Caller, resolve_caller
 from .protocol import Request
 from .representation import Renderer
 from .schema import Schema
@@ -45,16 +47,20 @@ class Context:
         prefer = self.prefer
         return AnnotationFilter(prefer.get("odata.include-annotations", None))
 
+    @cached_property
+    def caller(self) -> Caller:
+        return resolve_caller(self.store, self.app.identity, self.request.headers)
+
     def evaluator(self) -> FilterEvaluator:
-        return FilterEvaluator(self.schema, self.store, self.app.identity.user_id)
+        return FilterEvaluator(self.schema, self.store, self.caller.user_id)
 
     def renderer(self) -> Renderer:
         return Renderer(self.schema, self.store, self.root, self.annotations, self.evaluator())
 
     def writer(self) -> Writer:
-        identity = self.app.identity
-        return Writer(self.schema, self.store, identity.user_id, identity.business_unit_id,
-                      self.request.content_ids)
+        detection = (self.request.headers.get("MSCRM.SuppressDuplicateDetection") or "").strip().lower()
+        return Writer(self.schema, self.store, self.caller, self.request.content_ids,
+                      detect_duplicates=detection == "false")
 
     def apply_annotations_preference(self) -> None:
         prefer = self.prefer

@@ -65,6 +65,12 @@ def duplicate_record() -> ODataError:
     return ODataError(412, "0x80040237", "A record with matching key values already exists.")
 
 
+def duplicate_detected() -> ODataError:
+    # Status as in Microsoft's documented example (a decompiled mapping suggests 412 in some builds).
+    return ODataError(500, "0x80040333", "A record was not created or updated because a duplicate of the "
+                                         "current record already exists.")
+
+
 def version_mismatch() -> ODataError:
     return ODataError(
         412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided."

@@ -59,6 +59,10 @@ class Renderer:
                 names += [k for k in row if k not in table.attributes]
         else:
             names = list(select)
+            # Dataverse adds the currency to any selected money column (reference 3.2).
+            money = any((a := table.attribute_by_read_name(n)) is not None and a.type == "money" for n in names)
+            if money and "_transactioncurrencyid_value" not in names:
+                names.append("_transactioncurrencyid_value")
         if table.primary_key not in names:
             names.append(table.primary_key)
         return names

@@ -76,6 +76,8 @@ class Table:
     statecode_valid_for_create: bool = True
     change_tracking: bool = False
     keys: list[tuple[str, ...]] = field(default_factory=list)
+    # Columns that, all equal (case-insensitively), make two rows duplicates when detection is on.
+    duplicate_rules: list[tuple[str, ...]] = field(default_factory=list)
     free_form: bool = False
     computed_fullname: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +143,8 @@ def _owned(table: Table) -> None:
     table.add(Attribute("versionnumber", "bigint", server_owned=True))
     table.add(_lookup("createdby", "systemuser", server_owned=True))
     table.add(_lookup("modifiedby", "systemuser", server_owned=True))
+    table.add(_lookup("createdonbehalfby", "systemuser", server_owned=True))
+    table.add(_lookup("modifiedonbehalfby", "systemuser", server_owned=True))
     table.add(_lookup("ownerid", "systemuser", "team"))
     table.add(_lookup("owninguser", "systemuser", server_owned=True))
     table.add(_lookup("owningteam", "team", server_owned=True))
@@ -212,6 +216,7 @@ def _lead() -> Table:
     _owned(t)
     _state(t, {0: (1, 2), 1: (3,), 2: (4, 5, 6, 7)}, {0: "Open", 1: "Qualified", 2: "Disqualified"})
     t.defaults["leadqualitycode"] = 2
+    t.duplicate_rules = [("emailaddress1",)]
     t.collections["Lead_Tasks"] = CollectionNav("Lead_Tasks", "task", "one_to_many", "regardingobjectid")
     t.collections["Lead_Phonecalls"] = CollectionNav("Lead_Phonecalls", "phonecall", "one_to_many", "regardingobjectid")
     t.collections["listlead_association"] = CollectionNav("listlead_association", "list", "member_lists")
@@ -234,6 +239,7 @@ def _contact() -> Table:
     t.navs["masterid"] = NavProperty("masterid", "masterid", ("contact",))
     _owned(t)
     _state(t, {0: (1,), 1: (2,)}, {0: "Active", 1: "Inactive"})
+    t.duplicate_rules = [("emailaddress1",)]
     t.collections["Contact_Tasks"] = CollectionNav("Contact_Tasks", "task", "one_to_many", "regardingobjectid")
     t.collections["Contact_Phonecalls"] = CollectionNav(
         "Contact_Phonecalls", "phonecall", "one_to_many", "regardingobjectid")
@@ -262,6 +268,7 @@ def _account() -> Table:
     t.navs["masterid"] = NavProperty("masterid", "masterid", ("account",))
     _owned(t)
     _state(t, {0: (1,), 1: (2,)}, {0: "Active", 1: "Inactive"})
+    t.duplicate_rules = [("name",), ("emailaddress1",)]
     t.collections["Account_Tasks"] = CollectionNav("Account_Tasks", "task", "one_to_many", "regardingobjectid")
     t.collections["Account_Phonecalls"] = CollectionNav(
         "Account_Phonecalls", "phonecall", "one_to_many", "regardingobjectid")
@@ -403,6 +410,29 @@ def _businessunit() -> Table:
     return t
 
 
+def _transactioncurrency() -> Table:
+    t = Table("transactioncurrency", "transactioncurrencies", "transactioncurrencyid", "currencyname",
+              object_type_code=9105)
+    t.add(Attribute("transactioncurrencyid", "guid"))
+    t.add(_s("currencyname", 100))
+    t.add(_s("isocurrencycode", 5))
+    t.add(_s("currencysymbol", 13))
+    t.add(Attribute("exchangerate", "decimal"))
+    t.add(Attribute("createdon", "datetime", server_owned=True))
+    t.add(Attribute("modifiedon", "datetime", server_owned=True))
+    t.add(Attribute("versionnumber", "bigint", server_owned=True))
+    return t
+
+
+def _link_currency(table: Table) -> None:
+    """Tables with money columns carry the currency those amounts are in."""
+    if "transactioncurrencyid" not in table.attributes and any(
+            a.type == "money" for a in table.attributes.values()):
+        table.add(_lookup("transactioncurrencyid", "transactioncurrency"))
+        table.navs["transactioncurrencyid"] = NavProperty(
+            "transactioncurrencyid", "transactioncurrencyid", ("transactioncurrency",))
+
+
 _TYPE_ALIASES = {"text": "string", "integer": "int", "boolean": "bool", "datetimeoffset": "datetime",
                  "uniqueidentifier": "guid", "choice": "picklist", "number": "decimal", "float": "double"}
 
@@ -435,7 +465,9 @@ class Schema:
     @classmethod
     def default(cls) -> Schema:
         built = [_lead(), _contact(), _account(), _task(), _phonecall(), _list(), _listmember(),
-                 _systemuser(), _team(), _businessunit()]
+                 _systemuser(), _team(), _businessunit(), _transactioncurrency()]
+        for table in built:
+            _link_currency(table)
         return cls({t.logical_name: t for t in built})
 
     def copy(self) -> Schema:
@@ -464,6 +496,7 @@ class Schema:
                 table = self.tables[logical]
                 for name, attr_spec in (body.get("attributes") or {}).items():
                     table.add(_attribute_from_spec(name, attr_spec))
+                _link_currency(table)
                 if body.get("freeForm"):
                     table.free_form = True
                 if "changeTracking" in body:
@@ -495,6 +528,7 @@ class Schema:
             table.states = {int(k): tuple(v) for k, v in body["states"].items()}
             table.add(Attribute("statecode", "state"))
             table.add(Attribute("statuscode", "status"))
+        _link_currency(table)
         self.tables[logical] = table
         return table
 

@@ -1,7 +1,8 @@
 """Applying create/update bodies to rows: validation, lookups, defaults, states, keys, cascades.
 
-One `Writer` per request: it knows the caller (for owner/createdby) and the batch's Content-IDs
-(for `$n` references in `@odata.bind`).
+One `Writer` per request: it knows the caller (for owner, createdby and createdonbehalfby), the
+batch's Content-IDs (for `$n` references in `@odata.bind`) and whether the request turned
+duplicate detection on (`MSCRM.SuppressDuplicateDetection: false`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from .errors import (
     ODataError,
     bad_request,
+    duplicate_detected,
     duplicate_record,
     invalid_property,
     not_implemented,
@@ -18,6 +20,7 @@ from .errors import (
     record_not_found,
     undeclared_bind,
 )
+from .identity import Caller
 from .references import key_values_match, resolve_reference
 from .schema import EDM_TYPES, Attribute, NavProperty, Schema, Table
 from .store import Store
@@ -33,14 +36,14 @@ def validation_error(message: str) -> ODataError:
 
 
 class Writer:
-    def __init__(self, schema: Schema, store: Store, user_id: str, business_unit_id: str,
-                 content_ids: dict[str, str] | None = None, seeding: bool = False) -> None:
+    def __init__(self, schema: Schema, store: Store, caller: Caller, content_ids: dict[str, str] | None = None,
+                 *, seeding: bool = False, detect_duplicates: bool = False) -> None:
         self.schema = schema
         self.store = store
-        self.user_id = user_id
-        self.business_unit_id = business_unit_id
+        self.caller = caller
         self.content_ids = content_ids or {}
         self.seeding = seeding
+        self.detect_duplicates = detect_duplicates
 
     # -- public operations -----------------------------------------------------------------
     def create(self, table: Table, body: dict[str, Any], *, record_id: str | None = None,
@@ -71,6 +74,7 @@ class Writer:
         row[table.primary_key] = record_id
         self._settle_state(table, row, values, creating=True)
         self._computed(table, row)
+        self._currency(table, row)
         now = utc_now()
         row.setdefault("createdon", now)
         row.setdefault("modifiedon", now)
@@ -79,6 +83,7 @@ class Writer:
         if row.get("modifiedon") is None:
             row["modifiedon"] = now
         self._check_keys(table, row)
+        self._check_duplicates(table, row)
         self._check_list_rules(table, row, creating=True)
         self.store.put(table.logical_name, record_id, self._trim(table, row))
         self._apply_deferred(table, record_id, deferred)
@@ -95,13 +100,14 @@ class Writer:
         row.update(values)
         self._settle_state(table, row, values, creating=False)
         self._computed(table, row)
+        self._currency(table, row)
         if self.seeding:
             row["modifiedon"] = values.get("modifiedon") or current.get("modifiedon") or utc_now()
         else:
             row["modifiedon"] = utc_now()
-        if "modifiedby" in table.attributes:
-            row["modifiedby"] = LookupRef("systemuser", self.user_id)
+            self._stamp(table, row, ("modifiedby", "modifiedonbehalfby"))
         self._check_keys(table, row)
+        self._check_duplicates(table, row)
         self._check_list_rules(table, row, creating=False, previous=current)
         self.store.put(table.logical_name, record_id, self._trim(table, row))
         self._apply_deferred(table, record_id, deferred)
@@ -325,14 +331,26 @@ class Writer:
         row: dict[str, Any] = {name: None for name in table.attributes}
         row.update(table.defaults)
         if "ownerid" in table.navs:
-            row["ownerid"] = LookupRef("systemuser", self.user_id)
-            row["owningbusinessunit"] = LookupRef("businessunit", self.business_unit_id)
-        for column in ("createdby", "modifiedby"):
-            if column in table.attributes:
-                row[column] = LookupRef("systemuser", self.user_id)
+            row["ownerid"] = LookupRef("systemuser", self.caller.user_id)
+            row["owningbusinessunit"] = LookupRef("businessunit", self.caller.business_unit_id)
+        self._stamp(table, row, ("createdby", "modifiedby", "createdonbehalfby", "modifiedonbehalfby"))
         if table.logical_name in ("systemuser", "team") and "businessunitid" in table.attributes:
-            row["businessunitid"] = LookupRef("businessunit", self.business_unit_id)
+            row["businessunitid"] = LookupRef("businessunit", self.caller.business_unit_id)
         return row
+
+    def _stamp(self, table: Table, row: dict[str, Any], columns: tuple[str, ...]) -> None:
+        """`*by` columns name the acting user, `*onbehalfby` the real caller when impersonating."""
+        for column in columns:
+            if column in table.attributes:
+                user = self.caller.delegate_id if column.endswith("onbehalfby") else self.caller.user_id
+                row[column] = LookupRef("systemuser", user) if user else None
+
+    def _currency(self, table: Table, row: dict[str, Any]) -> None:
+        """A money value without a currency is in the base currency (reference 2.1)."""
+        if "transactioncurrencyid" not in table.attributes or row.get("transactioncurrencyid") is not None:
+            return
+        if any(a.type == "money" and row.get(a.name) is not None for a in table.attributes.values()):
+            row["transactioncurrencyid"] = LookupRef("transactioncurrency", self.caller.currency_id)
 
     def _computed(self, table: Table, row: dict[str, Any]) -> None:
         if table.computed_fullname:
@@ -392,6 +410,20 @@ class Writer:
             for other in self.store.scan(table.logical_name):
                 if other[table.primary_key] != row[table.primary_key] and key_values_match(other, table, values):
                     raise duplicate_record()
+
+    def _check_duplicates(self, table: Table, row: dict[str, Any]) -> None:
+        """The table's duplicate detection rules, only when the request turned detection on."""
+        if not self.detect_duplicates:
+            return
+        for rule in table.duplicate_rules:
+            wanted = [row.get(column) for column in rule]
+            if not all(isinstance(value, str) and value for value in wanted):
+                continue
+            for other in self.store.scan(table.logical_name):
+                if other[table.primary_key] != row[table.primary_key] and all(
+                        isinstance(other.get(c), str) and other[c].casefold() == str(v).casefold()
+                        for c, v in zip(rule, wanted, strict=True)):
+                    raise duplicate_detected()
 
     def _check_list_rules(self, table: Table, row: dict[str, Any], *, creating: bool,
                           previous: dict[str, Any] | None = None) -> None:

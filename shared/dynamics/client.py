@@ -279,8 +279,11 @@ class DataverseClient:
 
         `create_only` sends `If-None-Match: *` (an existing row raises `RecordExistsError`);
         `update_only` sends `If-Match: *` (a missing row raises `RecordNotFoundError`).
-        `created` comes from `return=representation` (201 created, 200 updated). After a retry
-        whose first attempt may have landed, an upsert reports what the retry saw.
+        `created` comes from `return=representation` (201 created, 200 updated). When an attempt's
+        answer is lost (reset, 5xx, timeout) the upsert is resent and reports what the resend
+        saw: a row that the lost attempt created is then reported as updated. Only
+        `create_only=True` tells that case apart (a resend meeting 412 means the lost attempt
+        created the row).
         """
         if create_only and update_only:
             raise ValueError("create_only and update_only exclude each other")

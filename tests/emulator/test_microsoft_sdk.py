@@ -1,5 +1,6 @@
 """Microsoft's own Python SDK for Dataverse, unmodified, against the emulator served over TLS.
 
+The SDK is a dev dependency: when it is missing these tests fail (they are never skipped).
 Slow (the SDK imports pandas), so it runs its own emulator instance on https.
 """
 
@@ -42,7 +43,6 @@ def tls_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Ser
 
 @pytest.fixture
 def sdk(tls_emulator: stack.Service, monkeypatch: pytest.MonkeyPatch) -> object:
-    pytest.importorskip("PowerPlatform.Dataverse")
     from PowerPlatform.Dataverse.client import DataverseClient
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_emulator.env["CA_BUNDLE"])

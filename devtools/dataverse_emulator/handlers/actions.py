@@ -14,11 +14,10 @@ from ..values import normalize_guid
 
 
 def who_am_i(ctx: Context) -> Response:
-    identity = ctx.app.identity
     return json_response(200, {
         "@odata.context": f"{ctx.root}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
-        "BusinessUnitId": identity.business_unit_id, "UserId": identity.user_id,
-        "OrganizationId": identity.organization_id,
+        "BusinessUnitId": ctx.caller.business_unit_id, "UserId": ctx.caller.user_id,
+        "OrganizationId": ctx.app.identity.organization_id,
     })
 
 

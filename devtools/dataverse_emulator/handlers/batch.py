@@ -13,6 +13,8 @@ from ..protocol import Headers, Request, Response, error_response
 from ..references import strip_service_root
 
 MAX_PARTS = 1000
+# Headers of the $batch request that also apply to every part not setting its own.
+_INHERITED = ("CallerObjectId", "MSCRMCallerID", "MSCRM.SuppressDuplicateDetection")
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
 
@@ -158,18 +160,15 @@ def handle_batch(ctx: Context) -> Response:
 def _run_change_set(ctx: Context, change_set: ChangeSet) -> list[tuple[Response, str | None]]:
     content_ids: dict[str, str] = {}
     responses: list[tuple[Response, str | None]] = []
-    try:
-        with ctx.store.transaction():
-            for part in change_set.parts:
-                response = _execute(ctx, part, content_ids, in_change_set=True)
-                if response.status >= 400:
-                    raise _ChangeSetFailed(response, part.content_id)
-                url = response.entity_url or response.header("OData-EntityId")
-                if part.content_id and url:
-                    content_ids[part.content_id] = url
-                responses.append((response, part.content_id))
-    except _ChangeSetFailed:
-        raise
+    with ctx.store.transaction():  # a failed part rolls the whole change set back
+        for part in change_set.parts:
+            response = _execute(ctx, part, content_ids, in_change_set=True)
+            if response.status >= 400:
+                raise _ChangeSetFailed(response, part.content_id)
+            url = response.entity_url or response.header("OData-EntityId")
+            if part.content_id and url:
+                content_ids[part.content_id] = url
+            responses.append((response, part.content_id))
     return responses
 
 
@@ -178,8 +177,11 @@ def _execute(ctx: Context, part: Part, content_ids: dict[str, str], *, in_change
         target = strip_service_root(part.target, content_ids)
     except ODataError as error:
         return error_response(error)
-    request = Request(part.method, target, part.headers, part.body, ctx.root, ctx.request.user,
-                      content_ids, in_change_set)
+    inherited = [(name, value) for name in _INHERITED
+                 if part.headers.get(name) is None and (value := ctx.request.headers.get(name)) is not None]
+    headers = Headers([*part.headers.items(), *inherited])
+    request = Request(part.method, target, headers, part.body, ctx.root, ctx.request.user, content_ids,
+                      in_change_set)
     return ctx.app.execute(request)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from ..annotations import TOTAL_COUNT, TOTAL_EXCEEDED
 from ..context import Context
-from ..errors import bad_request
 from ..protocol import Response, json_response
 from ..query import QueryOptions, check_expand, check_orderby, check_select
 from ..relations import sql_guid_key
@@ -72,8 +71,3 @@ def read_collection(ctx: Context, table: Table, rows: list[dict[str, Any]], opti
 def count_text(total: int) -> Response:
     body = ("\ufeff" + str(min(total, MAX_PAGE))).encode("utf-8")
     return Response(200, [("Content-Type", "text/plain; charset=utf-8"), ("OData-Version", "4.0")], body)
-
-
-def reject_body_options(options: QueryOptions) -> None:
-    if options.skiptoken is not None and options.top is not None:
-        raise bad_request("$skiptoken cannot be combined with $top.", "0x80060888")

@@ -288,6 +288,20 @@ def test_when_a_create_only_upsert_landed_but_its_answer_was_lost_it_reports_cre
     assert result.record_id == key and result.created is True
 
 
+def test_when_a_plain_upsert_created_the_row_but_its_answer_was_lost_it_reports_updated(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    # Documented limit: the resend finds the row the lost attempt created and cannot tell.
+    key = str(uuid.uuid4())
+    fail_next(dataverse, {"drop": True, "count": 1, "path": "contacts", "method": "PATCH", "after": True})
+    step = client.counted()
+    result = step.upsert_record("contacts", key, {"lastname": "Upserted"})
+    assert result.record_id == key and result.created is False
+    assert step.request_count == 2
+    rows = list(client.list_records("contacts", Query(select=["lastname"])))
+    assert [(r["contactid"], r["lastname"]) for r in rows] == [(key, "Upserted")]
+
+
 def test_when_a_delete_landed_but_its_answer_was_lost_the_retry_succeeds(
     dataverse: Dataverse, client: DataverseClient
 ) -> None:

@@ -22,7 +22,7 @@ from shared.dynamics import (
     credential_for,
     primary_key,
 )
-from shared.dynamics.auth import TokenCache, scope_for
+from shared.dynamics.auth import TokenCache, check_dynamics_url, scope_for
 from shared.dynamics.errors import error_from_parts
 from shared.dynamics.masking import mask, mask_email
 from shared.dynamics.retry import parse_retry_after
@@ -118,8 +118,9 @@ def test_when_a_policy_is_nonsensical_it_is_refused() -> None:
     ["http://127.0.0.1:8080", "http://localhost:7071/", "http://[::1]:9000", "https://contoso.crm.dynamics.com"],
 )
 def test_when_the_url_is_https_or_loopback_it_is_accepted(url: str) -> None:
-    credential_for(url, static_token="t") if "dynamics.com" not in url else None
-    DataverseClient(url, StaticTokenCredential("t", "http://127.0.0.1")) if "dynamics.com" not in url else None
+    assert check_dynamics_url(url) == url
+    client = DataverseClient(url, CountingCredential(lifetime=3600))
+    assert client.api_url == url.rstrip("/") + "/api/data/v9.2/"
 
 
 @pytest.mark.parametrize(
@@ -128,6 +129,8 @@ def test_when_the_url_is_https_or_loopback_it_is_accepted(url: str) -> None:
 def test_when_the_url_is_plain_http_off_loopback_or_odd_it_is_refused(url: str) -> None:
     with pytest.raises(ValueError):
         credential_for(url)
+    with pytest.raises(ValueError):
+        DataverseClient(url, CountingCredential(lifetime=3600))
 
 
 @pytest.mark.parametrize("url", ["https://contoso.crm.dynamics.com", "https://127.0.0.1.nip.io", "https://localhost.evil.com"])
