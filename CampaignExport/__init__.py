@@ -1,21 +1,9 @@
-"""CampaignExport: not built yet.
-
-Raising (rather than returning) keeps every message: the host makes it visible again after
-host.json's `visibilityTimeout`, and after `maxDequeueCount` deliveries parks it in
-`campaign-export-poison`, from where it can be replayed once the use-case exists.
-"""
-
-import logging
+"""CampaignExport (queue campaign-export): not built yet; every message is kept (see shared.placeholders)."""
 
 import azure.functions as func
 
-_log = logging.getLogger(__name__)
+from shared.placeholders import not_built
 
 
 def main(msg: func.QueueMessage) -> None:
-    _log.error(
-        "CampaignExport cannot process message %s yet (delivery %s); it will be retried, then kept in campaign-export-poison",
-        msg.id,
-        msg.dequeue_count,
-    )
-    raise NotImplementedError("CampaignExport is not built yet: message left on the queue for a retry")
+    not_built("CampaignExport", f"message {msg.id}, delivery {msg.dequeue_count}")

@@ -1,21 +1,9 @@
-"""JourneyBatch: not built yet.
-
-Raising (rather than returning) keeps every message: the host makes it visible again after
-host.json's `visibilityTimeout`, and after `maxDequeueCount` deliveries parks it in
-`journey-steps-poison`, from where it can be replayed once the use-case exists.
-"""
-
-import logging
+"""JourneyBatch (queue journey-steps): not built yet; every message is kept (see shared.placeholders)."""
 
 import azure.functions as func
 
-_log = logging.getLogger(__name__)
+from shared.placeholders import not_built
 
 
 def main(msg: func.QueueMessage) -> None:
-    _log.error(
-        "JourneyBatch cannot process message %s yet (delivery %s); it will be retried, then kept in journey-steps-poison",
-        msg.id,
-        msg.dequeue_count,
-    )
-    raise NotImplementedError("JourneyBatch is not built yet: message left on the queue for a retry")
+    not_built("JourneyBatch", f"message {msg.id}, delivery {msg.dequeue_count}")

@@ -2,9 +2,10 @@
 
 import azure.functions as func
 
-from shared.http import endpoint, not_implemented
+from shared.http import endpoint
+from shared.placeholders import not_implemented
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented(req, "Queueing a platform contact for the scheduled sync")
+    return not_implemented("Queueing a platform contact for the scheduled sync")

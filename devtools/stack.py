@@ -34,17 +34,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_answering(url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    """Poll `url` until it answers any HTTP status; fail early when `process` has exited."""
+def wait_until_answering(
+    url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None, ca_bundle: Path | None = None
+) -> None:
+    """Poll `url` until it answers any HTTP status; fail early when `process` has exited.
+
+    An https `url` is checked against `ca_bundle` (the emulator's own certificate), never unverified.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{url} did not come up: its process exited with code {process.returncode}")
         try:
-            requests.get(url, timeout=1.0, verify=False)
+            requests.get(url, timeout=1.0, verify=str(ca_bundle) if ca_bundle else True)
             return
-        except requests.RequestException as exc:
+        except OSError as exc:  # requests' errors, and a certificate not written yet
             last_error = exc
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last_error})")
@@ -166,24 +171,32 @@ def start_emulator(
     extra_args: Sequence[str] = (),
     isolate: bool = False,
 ) -> Service:
-    """The Dataverse Web API emulator; `env` holds DYNAMICS_URL and DYNAMICS_STATIC_TOKEN for it."""
+    """The Dataverse Web API emulator; `env` holds DYNAMICS_URL and DYNAMICS_STATIC_TOKEN for it.
+
+    With `tls` it serves https with a self-signed certificate, and `env["REQUESTS_CA_BUNDLE"]`
+    is that certificate, so a process given `env` (or `requests.get(..., verify=...)`) trusts it.
+    """
     port = port or free_port()
     argv = [sys.executable, "-m", "devtools.dataverse_emulator", "--host", "127.0.0.1", "--port", str(port), "--token", token]
     if seed is not None:
         argv += ["--seed", str(seed)]
+    ca_bundle: Path | None = None
     if tls:
-        argv += ["--tls", "--data-dir", str(log_dir / f"emulator-{port}")]
+        data_dir = log_dir / f"emulator-{port}"
+        ca_bundle = data_dir / "cert.pem"  # the emulator writes it there before it listens
+        argv += ["--tls", "--data-dir", str(data_dir)]
     argv += list(extra_args)
     process, log_path = _spawn(f"emulator-{port}", argv, log_dir, isolate=isolate)
-    scheme = "https" if tls else "http"
-    root = f"{scheme}://127.0.0.1:{port}"
+    root = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
-        wait_until_answering(f"{root}/_emulator/stats", process=process)
+        wait_until_answering(f"{root}/_emulator/stats", process=process, ca_bundle=ca_bundle)
     except (RuntimeError, TimeoutError) as exc:
         failed = Service("emulator", process, root, log_path)
         failed.stop()
         raise RuntimeError(f"{exc}\n--- {log_path.name} ---\n{failed.log_tail()}") from None
     env = {"DYNAMICS_URL": root, "DYNAMICS_STATIC_TOKEN": token}
+    if ca_bundle is not None:
+        env["REQUESTS_CA_BUNDLE"] = str(ca_bundle)
     return Service("emulator", process, root, log_path, env=env)
 
 

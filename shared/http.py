@@ -120,6 +120,22 @@ def problem_response(
     )
 
 
+# Store and settings errors a caller is told about: (class, status, title, detail, code), first match wins.
+_KNOWN_PROBLEMS: tuple[tuple[type[Exception], int, str, str, str | None], ...] = (
+    (IdempotencyConflict, 409, "Idempotency key reused",
+     "This idempotency key was already used on this endpoint with a different body.", "idempotencyKeyReused"),
+    (IdempotencyInProgress, 409, "Request in progress",
+     "A request with this idempotency key is still being processed; retry later.", "idempotencyKeyInProgress"),
+    (DocumentModified, 412, "Document modified",
+     "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
+     "documentModified"),
+    (StorageUnavailableError, 503, "Storage unavailable", "Azure Storage did not answer; retry later.",
+     "storageUnavailable"),
+    (SettingsError, 500, "Server misconfigured", "The function app's settings are invalid; see its logs.", None),
+    (StorageError, 500, "Internal Server Error", "Azure Storage refused the operation; see the logs.", None),
+)
+
+
 def problem_for(exc: BaseException) -> func.HttpResponse:
     """The one mapping from exceptions to problems. Unknown exceptions are bugs: 500, logged with traceback."""
     if isinstance(exc, ProblemError):
@@ -150,43 +166,14 @@ def problem_for(exc: BaseException) -> func.HttpResponse:
             f"Dynamics 365 answered HTTP {exc.status} ({what}); retrying will not help.",
             code="dynamicsError",
         )
-    if isinstance(exc, IdempotencyConflict):
-        return problem_response(
-            409,
-            "Idempotency key reused",
-            "This idempotency key was already used on this endpoint with a different body.",
-            code="idempotencyKeyReused",
-        )
-    if isinstance(exc, IdempotencyInProgress):
-        return problem_response(
-            409,
-            "Request in progress",
-            "A request with this idempotency key is still being processed; retry later.",
-            code="idempotencyKeyInProgress",
-            headers={"Retry-After": str(_retry_seconds(exc.retry_after))},
-        )
-    if isinstance(exc, DocumentModified):
-        return problem_response(
-            412,
-            "Document modified",
-            "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
-            code="documentModified",
-        )
-    if isinstance(exc, StorageUnavailableError):
-        log.warning("Azure Storage unavailable, answering 503: %s", exc)
-        return problem_response(
-            503,
-            "Storage unavailable",
-            "Azure Storage did not answer; retry later.",
-            code="storageUnavailable",
-            headers={"Retry-After": str(_retry_seconds(exc.retry_after))},
-        )
-    if isinstance(exc, SettingsError):
-        log.error("the function app is misconfigured: %s", exc)
-        return problem_response(500, "Server misconfigured", "The function app's settings are invalid; see its logs.")
-    if isinstance(exc, StorageError):
-        log.error("Azure Storage failed: %s", exc)
-        return problem_response(500, detail="Azure Storage refused the operation; see the logs.")
+    for kind, status, title, detail, code in _KNOWN_PROBLEMS:
+        if isinstance(exc, kind):
+            if status >= 500:
+                # Store and settings messages name what failed, never a value or a secret.
+                log.log(logging.ERROR if status == 500 else logging.WARNING, "answering %d: %s", status, exc)
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(_retry_seconds(retry_after))} if retry_after is not None else None
+            return problem_response(status, title, detail, code=code, headers=headers)
     log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
     return problem_response(500, detail="An unexpected error occurred; see the logs.")
 
@@ -252,17 +239,6 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return func.HttpResponse(text, status_code=status, headers=dict(headers or {}), mimetype=JSON, charset="utf-8")
 
 
-def not_implemented(req: func.HttpRequest, what: str) -> func.HttpResponse:
-    """501 for an endpoint that exists in the contract but not yet in the code."""
-    return problem_response(
-        501,
-        "Not implemented",
-        f"{what} is not implemented yet ({req.method} {_path(req.url)}).",
-        code="notImplemented",
-        errors=[],
-    )
-
-
 def method_not_allowed(req: func.HttpRequest, allowed: Sequence[str]) -> func.HttpResponse:
     return problem_response(
         405,
@@ -291,11 +267,6 @@ def read_text(req: func.HttpRequest) -> str:
         raise ProblemError(400, "Malformed JSON", "The request body is not valid UTF-8.", errors=[]) from None
 
 
-def read_json(req: func.HttpRequest) -> Any:
-    """The body parsed as JSON (400 with empty `errors` when it is not JSON)."""
-    return _loads(read_text(req))
-
-
 def parse_request(req: func.HttpRequest, model: type[M]) -> tuple[M, Any]:
     """The body validated into `model`, and the parsed JSON as sent (to hash for idempotency)."""
     text = read_text(req)
@@ -304,6 +275,13 @@ def parse_request(req: func.HttpRequest, model: type[M]) -> tuple[M, Any]:
     try:
         return model.model_validate_json(text), data
     except ValidationError as exc:
+        unreadable = next((e for e in exc.errors(include_input=False) if e["type"] == "json_invalid"), None)
+        if unreadable is not None:
+            # JSON that Python reads but pydantic's stricter parser does not (nesting over its
+            # limit, a lone surrogate escape): unreadable, not a bad field.
+            reason = str(unreadable["msg"]).removeprefix("Invalid JSON: ")
+            raise ProblemError(400, "Malformed JSON", f"The request body is not valid JSON: {reason}.",
+                               errors=[]) from None
         raise validation_problem(exc) from None
 
 
@@ -367,11 +345,6 @@ def _path(url: str) -> str:
 # -- request ids and the endpoint decorator ----------------------------------------------------
 
 
-def current_request_id() -> str | None:
-    """The request id of the invocation running in this context, if any."""
-    return _request_id.get()
-
-
 def request_id_for(req: func.HttpRequest) -> str:
     """The caller's `x-request-id` when it is sane (1-128 of `A-Za-z0-9._:-`), else a new one."""
     offered = (req.headers.get(REQUEST_ID_HEADER) or "").strip()
@@ -404,6 +377,8 @@ def endpoint(handler: F) -> F:
         with request_context(rid):
             try:
                 response = handler(*args, **kwargs)
+                if not isinstance(response, func.HttpResponse):
+                    raise TypeError(f"{handler.__module__} returned {type(response).__name__}, not an HttpResponse")
             except Exception as exc:
                 response = problem_for(exc)
             response.headers[REQUEST_ID_HEADER] = rid
@@ -452,14 +427,6 @@ def mask_text(value: str) -> str:
     value = _SECRET_PAIR.sub(r"\1\2***", value)
     value = _SECRET_PARAM.sub(r"\1***", value)
     return mask_email(value)
-
-
-class MaskingFilter(logging.Filter):
-    """Masks the formatted message (and any traceback text) of each record, and adds `request_id`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _prepare(record)
-        return True
 
 
 _installed = False

@@ -23,7 +23,6 @@ from shared.http import (
     ProblemError,
     endpoint,
     json_response,
-    not_implemented,
     parse_body,
     parse_query,
     parse_request,
@@ -124,6 +123,21 @@ def test_malformed_json_is_400_with_empty_errors(body: bytes) -> None:
         parse_body(req(body), Step)
     assert raised.value.status == 400
     assert raised.value.errors == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # Python's json module reads these; pydantic's parser refuses them: still unreadable JSON.
+        (b'{"person": {"email": "a@example.com"}, "tags": [' + b"[" * 300 + b"]" * 300 + b"]}", "recursion"),
+        (b'{"person": {"email": "a@example.com"}, "subject": "\\ud800"}', "escape"),
+    ],
+)
+def test_json_only_python_can_read_is_400_malformed_with_empty_errors(body: bytes, reason: str) -> None:
+    with pytest.raises(ProblemError) as raised:
+        parse_body(req(body), Step)
+    assert (raised.value.status, raised.value.title, raised.value.errors) == (400, "Malformed JSON", [])
+    assert reason in raised.value.detail
 
 
 def test_a_body_of_exactly_one_mib_is_read_and_one_more_byte_is_413() -> None:
@@ -274,6 +288,17 @@ def test_configuration_and_storage_refusals_are_500_without_details(error: Excep
     assert "DYNAMICS_URL" not in problem["detail"]
 
 
+def test_a_handler_that_returns_no_response_is_a_500_problem_not_a_crash() -> None:
+    @endpoint
+    def main(req: func.HttpRequest) -> func.HttpResponse:
+        return None  # type: ignore[return-value]
+
+    response = main(req(b"{}"))
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["x-request-id"]
+
+
 def test_the_access_log_line_never_holds_the_function_key(caplog: pytest.LogCaptureFixture) -> None:
     @endpoint
     def main(req: func.HttpRequest) -> func.HttpResponse:
@@ -284,15 +309,6 @@ def test_the_access_log_line_never_holds_the_function_key(caplog: pytest.LogCapt
     assert caplog.records
     assert "secret-key" not in caplog.text
     assert "/api/journey/x" in caplog.text
-
-
-def test_not_implemented_is_501_problem() -> None:
-    response = not_implemented(req(method="GET"), "Sync runs")
-    assert response.status_code == 501
-    problem = json.loads(response.get_body())
-    assert problem["status"] == 501
-    assert "Sync runs" in problem["detail"]
-    assert "secret-key" not in problem["detail"]
 
 
 def test_json_response_writes_models_with_aliases() -> None:
