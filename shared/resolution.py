@@ -54,11 +54,12 @@ class EntitySpec:
     entity_set: str
     key: str
     label: str  # how a marketer calls it
+    state: str  # the state that matches (statecode 0), in a marketer's words
 
 
 ENTITIES: Mapping[Kind, EntitySpec] = {
-    "lead": EntitySpec("lead", "leads", "leadid", "Lead"),
-    "contact": EntitySpec("contact", "contacts", "contactid", "Contact"),
+    "lead": EntitySpec("lead", "leads", "leadid", "Lead", "open"),
+    "contact": EntitySpec("contact", "contacts", "contactid", "Contact", "active"),
 }
 
 
@@ -89,9 +90,10 @@ class Match:
     def duplicates(self) -> int:
         return len(self.candidates) - 1
 
-    def candidate_ids(self) -> tuple[str, ...]:
+    def candidate(self, record_id: str) -> Mapping[str, Any] | None:
+        """The matching row with this id (any case), if it is one of the candidates."""
         key = ENTITIES[self.kind].key
-        return tuple(str(row[key]).lower() for row in self.candidates)
+        return next((row for row in self.candidates if str(row[key]).lower() == record_id.lower()), None)
 
 
 def _clean(value: Any) -> Scalar | None:

@@ -8,30 +8,30 @@ is set regarding the record found.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from shared.dynamics.query import bind
 from shared.resolution import ENTITIES, Kind, Match
 from shared.steps.common import (
+    NO_MATCH_REASON,
     Found,
-    LookupSet,
-    OwnerCandidates,
-    PersonLookup,
+    Lookups,
     StepConfig,
     check_person,
-    choose_owner,
     duplicates_note,
+    no_fallback,
+    no_record,
     owner_candidates,
     person_lookup,
     possessive,
+    was,
     who,
 )
 from shared.steps.models import ActivityRequest, ActivitySpec
-from shared.steps.result import Create, Plan, Reason, StepResult
+from shared.steps.result import Create, Plan, StepResult
 
-__all__ = ["ID_NAMESPACE", "SCOPE", "ActivityLookups", "decide", "due_at", "prepare", "search_order"]
+__all__ = ["ID_NAMESPACE", "SCOPE", "decide", "due_at", "prepare", "search_order"]
 
 SCOPE = "AddActivity"
 ID_NAMESPACE = "activity"
@@ -52,28 +52,12 @@ def search_order(request: ActivityRequest) -> tuple[Kind, ...]:
     return ("lead", "contact") if request.prefer == "lead" else ("contact", "lead")
 
 
-@dataclass(frozen=True)
-class ActivityLookups:
-    """The person as each kind this mode may use, and the owner candidates."""
-
-    people: tuple[PersonLookup, ...]
-    owner: OwnerCandidates
-
-    def lookup_set(self) -> LookupSet:
-        lookups = LookupSet()
-        for person in self.people:
-            lookups.add(person.kind, person.queries())
-        owner_query = self.owner.query()
-        if owner_query is not None:
-            lookups.add("owner", [owner_query])
-        return lookups
-
-
-def prepare(request: ActivityRequest, config: StepConfig) -> ActivityLookups:
+def prepare(request: ActivityRequest, config: StepConfig) -> Lookups:
+    """The person as each kind this mode may use (a phone call also reads their stored phone)."""
     kinds = search_order(request)
     values = check_person(request.person, config, kinds)
     select = [config.phone_attribute] if request.activity.type == "phonecall" and config.phone_attribute else []
-    return ActivityLookups(
+    return Lookups(
         people=tuple(person_lookup(kind, config, values, select=select) for kind in kinds),
         owner=owner_candidates(request.owner_user_id, config),
     )
@@ -119,7 +103,7 @@ def _activity_data(request: ActivityRequest, config: StepConfig, match: Match, n
 def decide(
     request: ActivityRequest,
     config: StepConfig,
-    lookups: ActivityLookups,
+    lookups: Lookups,
     found: Found,
     *,
     new_id: str | None = None,
@@ -130,43 +114,28 @@ def decide(
     now = now or datetime.now(UTC)
     name = who(request.person)
     label = _LABELS[request.activity.type]
-    matches = {person.kind: person.resolve(found.rows(person.kind)) for person in lookups.people}
-    kinds = [person.kind for person in lookups.people]
-    match = next((matches[kind] for kind in kinds if matches[kind] is not None), None)
-    nothing = "would be" if dry_run else "was"
+    preferred = lookups.kinds[0]
+    match = lookups.first_match(found)
 
     if match is None:
-        reason: Reason
         if request.mode == "smart":
-            reason = "noMatch"
-            detail = (
-                f"{name} is neither an open Lead nor an active Contact in Dynamics, "
-                f"so no {label} {nothing} logged."
-            )
-        else:
-            kind = kinds[0]
-            reason = "noMatchingLead" if kind == "lead" else "noMatchingContact"
-            state, other = ("open", "Contact") if kind == "lead" else ("active", "Lead")
-            detail = (
-                f"{name} has no {state} {ENTITIES[kind].label} in Dynamics, so no {label} {nothing} logged "
-                f"(this step does not fall back to a {other})."
-            )
-        return Plan(StepResult(outcome="skipped", reason=reason, detail=detail, dry_run=dry_run))
+            detail = (f"{name} is neither an open Lead nor an active Contact in Dynamics, "
+                      f"so no {label} {was(dry_run)} logged.")
+            return Plan(StepResult(outcome="skipped", reason="noMatch", detail=detail, dry_run=dry_run))
+        detail = f"{no_record(name, preferred)}, so no {label} {was(dry_run)} logged {no_fallback(preferred)}."
+        return Plan(StepResult(outcome="skipped", reason=NO_MATCH_REASON[preferred], detail=detail, dry_run=dry_run))
 
-    data = _activity_data(request, config, match, now)
-    owner = choose_owner(lookups.owner, found.flat("owner"))
-    if owner:
-        data["ownerid@odata.bind"] = bind("systemusers", owner)
+    data = _activity_data(request, config, match, now) | lookups.owner_bind(found)
     kind_label = ENTITIES[match.kind].label
     fallback = ""
-    if request.mode == "smart" and match.kind != kinds[0]:
-        fallback = f" (no {ENTITIES[kinds[0]].label} was found, so the {kind_label} was used)"
-    subject = request.activity.subject
+    if match.kind != preferred:
+        fallback = f" (no {ENTITIES[preferred].label} was found, so the {kind_label} was used)"
+    where = f"{possessive(name)} {kind_label}{fallback}{duplicates_note(match)}"
+    subject = f"\u201c{request.activity.subject}\u201d"
     if dry_run:
-        detail = (f"A {label} \u201c{subject}\u201d would be logged on {possessive(name)} {kind_label}"
-                  f"{fallback}{duplicates_note(match)}; nothing was written.")
+        detail = f"A {label} {subject} would be logged on {where}; nothing was written."
     else:
-        detail = f"Logged a {label} \u201c{subject}\u201d on {possessive(name)} {kind_label}{fallback}{duplicates_note(match)}."
+        detail = f"Logged a {label} {subject} on {where}."
     return Plan(
         StepResult(
             outcome="activityLogged", entity=match.kind, record_id=match.record_id, duplicates=match.duplicates,

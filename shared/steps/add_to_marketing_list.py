@@ -8,27 +8,29 @@ The list is checked first: a list that cannot take this member is a 422 with a `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.dynamics.query import Expand, Filter, Query
 from shared.resolution import ENTITIES
 from shared.steps.common import (
+    NO_MATCH_REASON,
     Found,
-    LookupSet,
-    PersonLookup,
+    Lookups,
     StepConfig,
     check_person,
     duplicates_note,
+    no_fallback,
+    no_record,
     person_lookup,
     possessive,
+    was,
     who,
 )
 from shared.steps.models import ListRequest
-from shared.steps.result import Action, Plan, Reason, StepRefused, StepResult
+from shared.steps.result import Action, Plan, StepRefused, StepResult
 
-__all__ = ["LIST_SELECT", "MEMBER_TYPE", "SCOPE", "ListLookups", "check_list", "decide", "prepare"]
+__all__ = ["ID_NAMESPACE", "LIST_SELECT", "MEMBER_TYPE", "SCOPE", "check_list", "decide", "prepare"]
 
 SCOPE = "AddToMarketingList"
 ID_NAMESPACE = None  # AddMemberList creates no record whose id the step chooses
@@ -40,20 +42,6 @@ _MEMBERSHIP = {"lead": "listlead_association", "contact": "listcontact_associati
 LIST_SELECT = ("listid", "listname", "type", "lockstatus", "statecode", "createdfromcode")
 
 
-@dataclass(frozen=True)
-class ListLookups:
-    """The list query and the person (target kind only) with their membership of that list."""
-
-    list_query: tuple[str, Query]
-    person: PersonLookup
-
-    def lookup_set(self) -> LookupSet:
-        lookups = LookupSet()
-        lookups.add("list", [self.list_query])
-        lookups.add("person", self.person.queries())
-        return lookups
-
-
 def _list_predicate(request: ListRequest) -> Filter:
     if request.list.id is not None:
         return Filter.eq("listid", request.list.id)
@@ -61,13 +49,14 @@ def _list_predicate(request: ListRequest) -> Filter:
     return Filter.eq("listname", request.list.name)
 
 
-def prepare(request: ListRequest, config: StepConfig) -> ListLookups:
+def prepare(request: ListRequest, config: StepConfig) -> Lookups:
+    """The list, and the person as the target kind only, with their membership of that list."""
     values = check_person(request.person, config, [request.target])
     predicate = _list_predicate(request)
     membership = Expand(_MEMBERSHIP[request.target], select=["listid"], filter=predicate)
-    return ListLookups(
-        list_query=("lists", Query(select=list(LIST_SELECT), filter=predicate)),
-        person=person_lookup(request.target, config, values, expand=[membership]),
+    return Lookups(
+        people=(person_lookup(request.target, config, values, expand=[membership]),),
+        others={"list": ("lists", Query(select=list(LIST_SELECT), filter=predicate))},
     )
 
 
@@ -129,7 +118,7 @@ def check_list(request: ListRequest, rows: Sequence[Mapping[str, Any]]) -> Mappi
 def decide(
     request: ListRequest,
     config: StepConfig,
-    lookups: ListLookups,
+    lookups: Lookups,
     found: Found,
     *,
     new_id: str | None = None,
@@ -143,17 +132,12 @@ def decide(
     words = _list_words(request, row)
     name = who(request.person)
     label = ENTITIES[request.target].label
-    match = lookups.person.resolve(found.rows("person"))
+    match = lookups.match(request.target, found)
     if match is None:
-        other = "Contact" if request.target == "lead" else "Lead"
-        state = "open" if request.target == "lead" else "active"
-        detail = (
-            f"{name} has no {state} {label} in Dynamics, so nobody "
-            + ("would be" if dry_run else "was")
-            + f" added to {words} (this step does not fall back to a {other})."
-        )
-        reason: Reason = "noMatchingLead" if request.target == "lead" else "noMatchingContact"
-        return Plan(StepResult(outcome="skipped", reason=reason, detail=detail, dry_run=dry_run))
+        detail = (f"{no_record(name, request.target)}, so nobody {was(dry_run)} added to {words} "
+                  f"{no_fallback(request.target)}.")
+        return Plan(StepResult(outcome="skipped", reason=NO_MATCH_REASON[request.target], detail=detail,
+                               dry_run=dry_run))
 
     memberships = match.record.get(_MEMBERSHIP[request.target]) or []
     owner = possessive(name)

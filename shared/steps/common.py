@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from shared.dynamics.query import Expand, Filter, Query
+from shared.dynamics.masking import mask_email
+from shared.dynamics.query import Expand, Filter, Query, bind
 from shared.resolution import (
     ACTIVE,
     ENTITIES,
@@ -24,18 +25,25 @@ from shared.resolution import (
     person_attributes,
 )
 from shared.steps.models import Person
+from shared.steps.result import Reason
 
 __all__ = [
     "DEFAULT_PERSON_FIELDS",
+    "NO_MATCH_REASON",
     "Found",
     "InvalidStepInput",
-    "LookupSet",
+    "Lookups",
     "OwnerCandidates",
     "PersonLookup",
     "StepConfig",
+    "check_person",
     "choose_owner",
+    "duplicates_note",
+    "no_record",
     "owner_candidates",
     "person_lookup",
+    "possessive",
+    "was",
     "who",
 ]
 
@@ -180,29 +188,6 @@ def person_lookup(
     return PersonLookup(kind, criteria(kind, config.identifiers(kind), values), tuple(select), tuple(expand))
 
 
-@dataclass
-class LookupSet:
-    """Named groups of queries sent together in one `query_batch` round trip."""
-
-    groups: dict[str, list[tuple[str, Query]]] = field(default_factory=dict)
-
-    def add(self, name: str, queries: Sequence[tuple[str, Query]]) -> None:
-        self.groups[name] = list(queries)
-
-    def requests(self) -> list[tuple[str, Query]]:
-        return [query for queries in self.groups.values() for query in queries]
-
-    def split(self, results: Sequence[Sequence[Mapping[str, Any]]]) -> Found:
-        if len(results) != len(self.requests()):
-            raise ValueError("query_batch answered a different number of queries than were sent")
-        found: dict[str, list[list[Mapping[str, Any]]]] = {}
-        position = 0
-        for name, queries in self.groups.items():
-            found[name] = [list(rows) for rows in results[position : position + len(queries)]]
-            position += len(queries)
-        return Found(found)
-
-
 @dataclass(frozen=True)
 class Found:
     """The rows each named group of look-ups returned (one list of rows per query)."""
@@ -214,6 +199,61 @@ class Found:
 
     def flat(self, name: str) -> list[Mapping[str, Any]]:
         return [row for rows in self.rows(name) for row in rows]
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Everything one step looks up, sent together in one `query_batch` round trip.
+
+    `people` are the kinds of record the step may use, in order of preference; `owner` the
+    candidates for the owner of a record it creates; `others` further named queries (the list).
+    A bulk path can send the same groups in chunks and hand `decide` the same `Found`.
+    """
+
+    people: tuple[PersonLookup, ...]
+    owner: OwnerCandidates | None = None
+    others: Mapping[str, tuple[str, Query]] = field(default_factory=dict)
+
+    def groups(self) -> dict[str, list[tuple[str, Query]]]:
+        groups = {name: [query] for name, query in self.others.items()}
+        groups.update((person.kind, person.queries()) for person in self.people)
+        owner_query = self.owner.query() if self.owner is not None else None
+        if owner_query is not None:
+            groups["owner"] = [owner_query]
+        return groups
+
+    def requests(self) -> list[tuple[str, Query]]:
+        return [query for queries in self.groups().values() for query in queries]
+
+    def split(self, results: Sequence[Sequence[Mapping[str, Any]]]) -> Found:
+        """The rows of `requests()`, answered in order, back under their group names."""
+        groups = self.groups()
+        if len(results) != sum(len(queries) for queries in groups.values()):
+            raise ValueError("query_batch answered a different number of queries than were sent")
+        found: dict[str, list[list[Mapping[str, Any]]]] = {}
+        position = 0
+        for name, queries in groups.items():
+            found[name] = [list(rows) for rows in results[position : position + len(queries)]]
+            position += len(queries)
+        return Found(found)
+
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        return tuple(person.kind for person in self.people)
+
+    def match(self, kind: Kind, found: Found) -> Match | None:
+        """The record that is the person as `kind` (a kind this step looked up)."""
+        person = next(person for person in self.people if person.kind == kind)
+        return person.resolve(found.rows(kind))
+
+    def first_match(self, found: Found) -> Match | None:
+        """The person's record of the first kind, in order of preference, that has one."""
+        return next((m for m in (self.match(kind, found) for kind in self.kinds) if m is not None), None)
+
+    def owner_bind(self, found: Found) -> dict[str, str]:
+        """`ownerid@odata.bind` for a new record, or nothing to leave the owner to Dynamics."""
+        owner = choose_owner(self.owner, found.flat("owner")) if self.owner is not None else None
+        return {"ownerid@odata.bind": bind("systemusers", owner)} if owner else {}
 
 
 # -- owner ----------------------------------------------------------------------------------------
@@ -270,10 +310,8 @@ def choose_owner(candidates: OwnerCandidates, users: Sequence[Mapping[str, Any]]
 
 # -- words ----------------------------------------------------------------------------------------
 
-
-def _mask(address: str) -> str:
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
+# The skip reason when a step needs this kind of record and the person has none.
+NO_MATCH_REASON: Mapping[Kind, Reason] = MappingProxyType({"lead": "noMatchingLead", "contact": "noMatchingContact"})
 
 
 def who(person: Person) -> str:
@@ -282,12 +320,28 @@ def who(person: Person) -> str:
     if name:
         return name
     if person.email:
-        return _mask(person.email)
+        return mask_email(person.email)
     return "This person"
 
 
 def possessive(name: str) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def was(dry_run: bool) -> str:
+    """The verb of a sentence about a write: what happened, or in a dry run what would have."""
+    return "would be" if dry_run else "was"
+
+
+def no_record(name: str, kind: Kind) -> str:
+    """"Ada has no open Lead in Dynamics" (strict steps do not look at the other kind)."""
+    spec = ENTITIES[kind]
+    return f"{name} has no {spec.state} {spec.label} in Dynamics"
+
+
+def no_fallback(kind: Kind) -> str:
+    other = ENTITIES["contact" if kind == "lead" else "lead"].label
+    return f"(this step does not fall back to a {other})"
 
 
 def duplicates_note(match: Match | None) -> str:

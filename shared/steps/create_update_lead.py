@@ -12,7 +12,6 @@ and that Contact's Account.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,22 +19,20 @@ from shared.dynamics.query import Expand, bind
 from shared.resolution import Match
 from shared.steps.common import (
     Found,
-    LookupSet,
-    OwnerCandidates,
-    PersonLookup,
+    Lookups,
     StepConfig,
     check_person,
-    choose_owner,
     duplicates_note,
     owner_candidates,
     person_lookup,
     possessive,
+    was,
     who,
 )
 from shared.steps.models import LeadRequest
 from shared.steps.result import Create, Plan, StepResult, Update
 
-__all__ = ["ID_NAMESPACE", "SCOPE", "LeadLookups", "contact_account", "decide", "prepare"]
+__all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "prepare"]
 
 SCOPE = "CreateUpdateLead"
 ID_NAMESPACE = "lead"
@@ -45,34 +42,18 @@ ID_NAMESPACE = "lead"
 _CONTACT_ACCOUNT = Expand("parentcustomerid_account", select=["accountid"])
 
 
-@dataclass(frozen=True)
-class LeadLookups:
-    """What Create/Update Lead looks up: the person as Lead and as Contact, and the owner."""
-
-    lead: PersonLookup
-    contact: PersonLookup
-    owner: OwnerCandidates
-
-    def lookup_set(self) -> LookupSet:
-        lookups = LookupSet()
-        lookups.add("lead", self.lead.queries())
-        lookups.add("contact", self.contact.queries())
-        owner_query = self.owner.query()
-        if owner_query is not None:
-            lookups.add("owner", [owner_query])
-        return lookups
-
-
-def prepare(request: LeadRequest, config: StepConfig) -> LeadLookups:
-    """The look-ups for `request`; raises `InvalidStepInput` when the person cannot be identified."""
+def prepare(request: LeadRequest, config: StepConfig) -> Lookups:
+    """The person as Lead and as Contact, and the owner candidates; `InvalidStepInput` when the
+    person cannot be identified."""
     values = check_person(request.person, config, ["lead", "contact"])
     lead_select = ["_parentcontactid_value", "_parentaccountid_value"]
     if config.email_attribute:
         lead_select.append(config.email_attribute)
-    return LeadLookups(
-        lead=person_lookup("lead", config, values, select=lead_select),
-        contact=person_lookup("contact", config, values, select=["_parentcustomerid_value"],
-                              expand=[_CONTACT_ACCOUNT]),
+    return Lookups(
+        people=(
+            person_lookup("lead", config, values, select=lead_select),
+            person_lookup("contact", config, values, expand=[_CONTACT_ACCOUNT]),
+        ),
         owner=owner_candidates(request.owner_user_id, config),
     )
 
@@ -82,9 +63,6 @@ def contact_account(contact: Mapping[str, Any]) -> str | None:
     expanded = contact.get("parentcustomerid_account")
     if isinstance(expanded, Mapping) and expanded.get("accountid"):
         return str(expanded["accountid"]).lower()
-    target = contact.get("_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname")
-    if target == "account" and contact.get("_parentcustomerid_value"):
-        return str(contact["_parentcustomerid_value"]).lower()
     return None
 
 
@@ -116,7 +94,7 @@ def _link_phrase(contact_id: str | None, account_id: str | None, *, dry_run: boo
 def decide(
     request: LeadRequest,
     config: StepConfig,
-    lookups: LeadLookups,
+    lookups: Lookups,
     found: Found,
     *,
     new_id: str | None = None,
@@ -126,20 +104,18 @@ def decide(
     """The plan for `request` given the rows found; `new_id` is the id a new Lead must get."""
     del now  # the decision does not depend on the time
     name = who(request.person)
-    contact = lookups.contact.resolve(found.rows("contact"))
-    lead = lookups.lead.resolve(found.rows("lead"))
+    contact = lookups.match("contact", found)
+    lead = lookups.match("lead", found)
 
     # The first attempt with this idempotency key created this Lead and died before answering:
     # its decision stands, whatever changed since (even a Contact created in between).
-    if lead is not None and new_id is not None and new_id.lower() in lead.candidate_ids():
-        return _created_by_earlier_attempt(request, lead, new_id.lower(), name, dry_run)
+    earlier = lead.candidate(new_id) if lead is not None and new_id is not None else None
+    if lead is not None and earlier is not None:
+        return _created_by_earlier_attempt(lead, earlier, name, dry_run)
 
     if contact is not None and not request.always_create_lead:
-        detail = (
-            f"{name} is already a Contact in Dynamics, so no Lead "
-            + ("would be" if dry_run else "was")
-            + f" created or updated{duplicates_note(contact)}."
-        )
+        detail = (f"{name} is already a Contact in Dynamics, so no Lead {was(dry_run)} created or updated"
+                  f"{duplicates_note(contact)}.")
         return Plan(
             StepResult(
                 outcome="skipped", reason="existsAsContact", entity="contact", record_id=contact.record_id,
@@ -152,7 +128,7 @@ def decide(
     data = _person_data(request, config)
 
     if lead is not None:
-        return _update(request, config, lead, link_contact, data, name, dry_run)
+        return _update(config, lead, link_contact, data, name, dry_run)
 
     contact_id = link_contact.record_id if link_contact else None
     account_id = contact_account(link_contact.record) if link_contact else None
@@ -160,9 +136,7 @@ def decide(
         data["parentcontactid@odata.bind"] = bind("contacts", contact_id)
     if account_id:
         data["parentaccountid@odata.bind"] = bind("accounts", account_id)
-    owner = choose_owner(lookups.owner, found.flat("owner"))
-    if owner:
-        data["ownerid@odata.bind"] = bind("systemusers", owner)
+    data.update(lookups.owner_bind(found))
     links = _link_phrase(contact_id, account_id, dry_run=dry_run)
     if dry_run:
         detail = f"A new Lead would be created for {name}{links}; nothing was written."
@@ -173,18 +147,12 @@ def decide(
             outcome="created", entity="lead", record_id=None, linked_contact_id=contact_id,
             linked_account_id=account_id, detail=detail, dry_run=dry_run,
         ),
-        write=Create("leads", data, record_id=new_id.lower() if new_id else None),
+        write=Create("leads", data, record_id=_lower(new_id)),
     )
 
 
 def _update(
-    request: LeadRequest,
-    config: StepConfig,
-    lead: Match,
-    link_contact: Match | None,
-    data: dict[str, Any],
-    name: str,
-    dry_run: bool,
+    config: StepConfig, lead: Match, link_contact: Match | None, data: dict[str, Any], name: str, dry_run: bool,
 ) -> Plan:
     record = lead.record
     email_attribute = config.email_attribute
@@ -219,12 +187,11 @@ def _update(
     )
 
 
-def _created_by_earlier_attempt(request: LeadRequest, lead: Match, lead_id: str, name: str, dry_run: bool) -> Plan:
+def _created_by_earlier_attempt(lead: Match, record: Mapping[str, Any], name: str, dry_run: bool) -> Plan:
     """An earlier attempt with the same idempotency key created this Lead, then did not answer."""
-    record = next(row for row in lead.candidates if str(row.get("leadid", "")).lower() == lead_id)
     return Plan(
         StepResult(
-            outcome="created", entity="lead", record_id=lead_id,
+            outcome="created", entity="lead", record_id=str(record["leadid"]).lower(),
             linked_contact_id=_lower(record.get("_parentcontactid_value")),
             linked_account_id=_lower(record.get("_parentaccountid_value")),
             duplicates=lead.duplicates,

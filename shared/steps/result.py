@@ -7,7 +7,7 @@ one write), so the HTTP path and a bulk path can act on the same decision in the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
@@ -58,9 +58,6 @@ class StepResult:
             "idempotent": self.idempotent,
             "dryRun": self.dry_run,
         }
-
-    def with_(self, **changes: Any) -> StepResult:
-        return replace(self, **changes)
 
 
 class StepRefused(Exception):

@@ -26,7 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from shared.dynamics.errors import RecordExistsError
 from shared.dynamics.query import Query
 from shared.steps import add_activity, add_to_marketing_list, create_update_lead
-from shared.steps.common import Found, LookupSet, StepConfig
+from shared.steps.common import Found, Lookups, StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
 from shared.steps.result import Action, Create, Plan, StepResult, Update
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash
@@ -36,7 +36,6 @@ __all__ = ["ADD_ACTIVITY", "ADD_TO_MARKETING_LIST", "CREATE_UPDATE_LEAD", "StepD
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=StepRequest)
-P = TypeVar("P")
 
 
 class StepClient(Protocol):
@@ -57,38 +56,32 @@ class StepClient(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class _Prepared(Protocol):
-    def lookup_set(self) -> LookupSet: ...
-
-
 @dataclass(frozen=True)
-class StepDefinition(Generic[R, P]):
+class StepDefinition(Generic[R]):
     """One journey step: its idempotency scope, and its pure prepare/decide pair."""
 
     scope: str
-    id_namespace: str | None
-    prepare: Callable[[R, StepConfig], P]
+    id_namespace: str | None  # new records get ids derived from the key in this namespace
+    prepare: Callable[[R, StepConfig], Lookups]
     decide: Callable[..., Plan]
 
 
-CREATE_UPDATE_LEAD: StepDefinition[LeadRequest, create_update_lead.LeadLookups] = StepDefinition(
+CREATE_UPDATE_LEAD: StepDefinition[LeadRequest] = StepDefinition(
     create_update_lead.SCOPE, create_update_lead.ID_NAMESPACE, create_update_lead.prepare, create_update_lead.decide
 )
-ADD_ACTIVITY: StepDefinition[ActivityRequest, add_activity.ActivityLookups] = StepDefinition(
+ADD_ACTIVITY: StepDefinition[ActivityRequest] = StepDefinition(
     add_activity.SCOPE, add_activity.ID_NAMESPACE, add_activity.prepare, add_activity.decide
 )
-ADD_TO_MARKETING_LIST: StepDefinition[ListRequest, add_to_marketing_list.ListLookups] = StepDefinition(
+ADD_TO_MARKETING_LIST: StepDefinition[ListRequest] = StepDefinition(
     add_to_marketing_list.SCOPE, add_to_marketing_list.ID_NAMESPACE, add_to_marketing_list.prepare,
     add_to_marketing_list.decide,
 )
 
 
-def look_up(client: StepClient, lookups: LookupSet) -> Found:
+def look_up(client: StepClient, lookups: Lookups) -> Found:
     """Every look-up of the step in one `$batch` round trip."""
-    requests = lookups.requests()
-    if not requests:
-        return lookups.split([])
-    return lookups.split(client.query_batch(list(requests)))
+    requests: list[tuple[str, Query | None]] = list(lookups.requests())
+    return lookups.split(client.query_batch(requests) if requests else [])
 
 
 def act(client: StepClient, plan: Plan) -> StepResult:
@@ -118,12 +111,11 @@ def act(client: StepClient, plan: Plan) -> StepResult:
 
 
 def _attempt(
-    definition: StepDefinition[R, P], request: R, config: StepConfig, prepared: P, client: StepClient,
+    definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
     *, new_id: str | None, dry_run: bool, now: datetime,
 ) -> StepResult:
-    lookups = prepared.lookup_set()  # type: ignore[attr-defined]
     found = look_up(client, lookups)
-    plan = definition.decide(request, config, prepared, found, new_id=new_id, dry_run=dry_run, now=now)
+    plan = definition.decide(request, config, lookups, found, new_id=new_id, dry_run=dry_run, now=now)
     result = plan.result if dry_run else act(client, plan)
     return replace(result, dynamics_requests=client.request_count, dry_run=dry_run)
 
@@ -136,7 +128,7 @@ def _release(store: IdempotencyStore, claim: Claim) -> None:
 
 
 def run_step(
-    definition: StepDefinition[R, P],
+    definition: StepDefinition[R],
     request: R,
     raw_body: Any,
     *,
@@ -153,15 +145,15 @@ def run_step(
     and the client's errors (502/503).
     """
     now = now or datetime.now(UTC)
-    prepared = definition.prepare(request, config)
+    lookups = definition.prepare(request, config)
     if request.dry_run:
-        return _attempt(definition, request, config, prepared, client, new_id=None, dry_run=True,
+        return _attempt(definition, request, config, lookups, client, new_id=None, dry_run=True,
                         now=now).to_body()
     key = request.idempotency_key
     if key is None or store is None:
         if key is not None:
             log.warning("no idempotency store configured; the key of %s is ignored", definition.scope)
-        return _attempt(definition, request, config, prepared, client, new_id=None, dry_run=False,
+        return _attempt(definition, request, config, lookups, client, new_id=None, dry_run=False,
                         now=now).to_body()
 
     begun = store.begin(definition.scope, key, body_hash(raw_body))
@@ -172,7 +164,7 @@ def run_step(
     claim: Claim = begun
     new_id = claim.derived_id(definition.id_namespace) if definition.id_namespace else None
     try:
-        body = _attempt(definition, request, config, prepared, client, new_id=new_id, dry_run=False,
+        body = _attempt(definition, request, config, lookups, client, new_id=new_id, dry_run=False,
                         now=now).to_body()
     except Exception:
         _release(store, claim)

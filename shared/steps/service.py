@@ -32,7 +32,7 @@ R = TypeVar("R", bound=StepRequest)
 
 
 def run(
-    deps: Dependencies, definition: StepDefinition[R, Any], request: R, raw_body: Any, *, now: datetime | None = None
+    deps: Dependencies, definition: StepDefinition[R], request: R, raw_body: Any, *, now: datetime | None = None
 ) -> dict[str, Any]:
     document, _etag = deps.config_store.get()
     config = StepConfig.from_document(document)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.resolution import matches
-from shared.steps.common import Found, PersonLookup
+from shared.steps.common import Found, Lookups
 
 LEAD_1 = "00000000-0000-0000-0000-0000000000a1"
 LEAD_2 = "00000000-0000-0000-0000-0000000000a2"
@@ -34,9 +34,17 @@ def marketing_list(list_id: str = LIST_1, name: str = "Webinar", **more: Any) ->
             "createdfromcode": 2, **more}
 
 
-def person_rows(lookup: PersonLookup, records: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    return [[r for r in records if matches(r, criterion)] for criterion in lookup.criteria]
-
-
-def found(groups: Mapping[str, list[list[Mapping[str, Any]]]]) -> Found:
-    return Found(dict(groups))
+def found_for(lookups: Lookups, *, leads: Sequence[Mapping[str, Any]] = (),
+              contacts: Sequence[Mapping[str, Any]] = (), users: Sequence[Mapping[str, Any]] = (),
+              lists: Sequence[Mapping[str, Any]] = ()) -> Found:
+    """What a small Dynamics held in lists answers to `lookups`: each person query gets the records
+    the resolution rule matches (as Dataverse's `$filter` would), the owner and list queries their rows."""
+    records = {"lead": leads, "contact": contacts}
+    groups = {person.kind: [[r for r in records[person.kind] if matches(r, criterion)]
+                            for criterion in person.criteria] for person in lookups.people}
+    named = lookups.groups()
+    if "owner" in named:
+        groups["owner"] = [list(users)]
+    if "list" in named:
+        groups["list"] = [list(lists)]
+    return Found(groups)

@@ -11,7 +11,7 @@ from shared.steps import add_activity as step
 from shared.steps.common import StepConfig
 from shared.steps.models import ActivityRequest
 from shared.steps.result import Create, Plan
-from tests.unit.steps.helpers import CONTACT_1, LEAD_1, LEAD_2, USER_1, contact, found, lead, person_rows
+from tests.unit.steps.helpers import CONTACT_1, LEAD_1, LEAD_2, USER_1, contact, found_for, lead
 
 CONFIG = StepConfig()
 NOW = datetime(2026, 3, 10, 8, 15, 42, 123456, tzinfo=UTC)
@@ -28,11 +28,8 @@ def plan_for(req: ActivityRequest, *, leads: list[dict[str, Any]] | None = None,
              contacts: list[dict[str, Any]] | None = None, config: StepConfig = CONFIG, new_id: str | None = None,
              dry_run: bool = False, users: list[dict[str, Any]] | None = None) -> Plan:
     lookups = step.prepare(req, config)
-    records = {"lead": leads or [], "contact": contacts or []}
-    groups = {p.kind: person_rows(p, records[p.kind]) for p in lookups.people}
-    if lookups.owner.query() is not None:
-        groups["owner"] = [users or []]
-    return step.decide(req, config, lookups, found(groups), new_id=new_id, dry_run=dry_run, now=NOW)
+    found = found_for(lookups, leads=leads or [], contacts=contacts or [], users=users or [])
+    return step.decide(req, config, lookups, found, new_id=new_id, dry_run=dry_run, now=NOW)
 
 
 ROUTING = [
@@ -72,9 +69,10 @@ def test_when_routing_an_activity_the_mode_decides_the_record(
 
 
 def test_when_a_strict_mode_is_used_only_that_kind_is_looked_up() -> None:
-    assert [p.kind for p in step.prepare(request("lead"), CONFIG).people] == ["lead"]
-    assert [p.kind for p in step.prepare(request("contact"), CONFIG).people] == ["contact"]
-    assert [p.kind for p in step.prepare(request("smart", "contact"), CONFIG).people] == ["contact", "lead"]
+    assert step.prepare(request("lead"), CONFIG).kinds == ("lead",)
+    assert step.prepare(request("contact"), CONFIG).kinds == ("contact",)
+    assert step.prepare(request("smart", "contact"), CONFIG).kinds == ("contact", "lead")
+    assert [entity for entity, _ in step.prepare(request("contact"), CONFIG).requests()] == ["contacts"]
 
 
 def test_when_smart_mode_falls_back_the_detail_says_why() -> None:

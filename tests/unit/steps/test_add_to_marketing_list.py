@@ -15,10 +15,9 @@ from tests.unit.steps.helpers import (
     LEAD_1,
     LIST_1,
     contact,
-    found,
+    found_for,
     lead,
     marketing_list,
-    person_rows,
 )
 
 CONFIG = StepConfig()
@@ -33,8 +32,10 @@ def request(target: str = "contact", ref: dict[str, Any] | None = None) -> ListR
 def plan_for(req: ListRequest, lists: list[dict[str, Any]], *, records: list[dict[str, Any]] | None = None,
              dry_run: bool = False) -> Plan:
     lookups = step.prepare(req, CONFIG)
-    groups = {"list": [lists], "person": person_rows(lookups.person, records or [])}
-    return step.decide(req, CONFIG, lookups, found(groups), dry_run=dry_run)
+    records = records or []
+    found = found_for(lookups, leads=[r for r in records if "leadid" in r],
+                      contacts=[r for r in records if "contactid" in r], lists=lists)
+    return step.decide(req, CONFIG, lookups, found, dry_run=dry_run)
 
 
 @pytest.mark.parametrize(
@@ -122,12 +123,12 @@ def test_when_the_member_is_on_a_same_named_other_list_they_are_still_added() ->
 
 
 def test_when_the_lookups_are_planned_membership_is_expanded_with_the_list_predicate() -> None:
-    by_name = step.prepare(request(ref={"name": "O'Neil's list"}), CONFIG).lookup_set().requests()
+    by_name = step.prepare(request(ref={"name": "O'Neil's list"}), CONFIG).requests()
     assert [entity for entity, _ in by_name] == ["lists", "contacts"]
     assert str(by_name[0][1].filter) == "listname eq 'O''Neil''s list'"
     expand = dict(by_name[1][1].params())["$expand"]
     assert expand == "listcontact_association($select=listid;$filter=listname eq 'O''Neil''s list')"
-    by_id = step.prepare(request("lead", {"id": LIST_1}), CONFIG).lookup_set().requests()
+    by_id = step.prepare(request("lead", {"id": LIST_1}), CONFIG).requests()
     assert str(by_id[0][1].filter) == f"listid eq {LIST_1}"
     assert dict(by_id[1][1].params())["$expand"] == f"listlead_association($select=listid;$filter=listid eq {LIST_1})"
 

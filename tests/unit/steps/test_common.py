@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from shared.config import Configuration
-from shared.steps.common import InvalidStepInput, StepConfig, check_person, who
+from shared.dynamics.query import Filter, Query
+from shared.steps.common import (
+    InvalidStepInput,
+    Lookups,
+    StepConfig,
+    check_person,
+    owner_candidates,
+    person_lookup,
+    who,
+)
 from shared.steps.models import Person
 
 USER = "5E000000-0000-4000-8000-000000000001"
@@ -67,3 +76,20 @@ def test_when_a_custom_identifier_comes_from_fields_the_person_is_usable() -> No
 )
 def test_when_a_detail_names_the_person_the_email_is_masked(person: Person, expected: str) -> None:
     assert who(person) == expected
+
+
+def test_when_lookups_are_sent_and_answered_each_group_gets_its_own_rows() -> None:
+    config = StepConfig(lead_identifiers=(("emailaddress1",), ("firstname", "lastname")), default_owner=USER.lower())
+    values = {"emailaddress1": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"}
+    lookups = Lookups(
+        people=(person_lookup("lead", config, values), person_lookup("contact", config, values)),
+        owner=owner_candidates(None, config),
+        others={"list": ("lists", Query(select=["listid"], filter=Filter.eq("listname", "x")))},
+    )
+    assert [entity for entity, _ in lookups.requests()] == ["lists", "leads", "leads", "contacts", "systemusers"]
+    found = lookups.split([[{"n": 1}], [{"n": 2}], [], [{"n": 3}], [{"n": 4}]])
+    assert found.rows("list") == [[{"n": 1}]]
+    assert found.rows("lead") == [[{"n": 2}], []]
+    assert (found.flat("contact"), found.flat("owner")) == ([{"n": 3}], [{"n": 4}])
+    with pytest.raises(ValueError, match="different number"):
+        lookups.split([[]])

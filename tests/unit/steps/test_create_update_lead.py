@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,9 +19,8 @@ from tests.unit.steps.helpers import (
     USER_1,
     USER_DEFAULT,
     contact,
-    found,
+    found_for,
     lead,
-    person_rows,
 )
 
 CONFIG = StepConfig()
@@ -33,14 +33,12 @@ def request(**changes: Any) -> LeadRequest:
     return LeadRequest.model_validate(body)
 
 
-def plan_for(req: LeadRequest, *, leads: list[dict[str, Any]] = (), contacts: list[dict[str, Any]] = (),  # type: ignore[assignment]
-             users: list[dict[str, Any]] = (), config: StepConfig = CONFIG, new_id: str | None = None,  # type: ignore[assignment]
+def plan_for(req: LeadRequest, *, leads: Sequence[dict[str, Any]] = (), contacts: Sequence[dict[str, Any]] = (),
+             users: Sequence[dict[str, Any]] = (), config: StepConfig = CONFIG, new_id: str | None = None,
              dry_run: bool = False) -> Plan:
     lookups = step.prepare(req, config)
-    groups = {"lead": person_rows(lookups.lead, leads), "contact": person_rows(lookups.contact, contacts)}
-    if lookups.owner.query() is not None:
-        groups["owner"] = [list(users)]
-    return step.decide(req, config, lookups, found(groups), new_id=new_id, dry_run=dry_run)
+    found = found_for(lookups, leads=leads, contacts=contacts, users=users)
+    return step.decide(req, config, lookups, found, new_id=new_id, dry_run=dry_run)
 
 
 def test_when_the_person_is_a_contact_the_default_mode_skips_and_writes_nothing() -> None:
@@ -206,21 +204,21 @@ def test_when_a_lead_is_created_the_owner_follows_the_user_mapping(
 
 def test_when_no_owner_is_configured_no_owner_lookup_is_made() -> None:
     lookups = step.prepare(request(ownerUserId="u1"), CONFIG)
-    assert "owner" not in lookups.lookup_set().groups
+    assert "owner" not in lookups.groups()
 
 
 def test_when_all_lookups_are_planned_they_cover_every_identifier_set_of_both_kinds() -> None:
     config = StepConfig(lead_identifiers=(("emailaddress1",), ("firstname", "lastname")),
                         contact_identifiers=(("emailaddress1",),), user_identities={"u1": USER_1})
-    lookups = step.prepare(request(ownerUserId="u1"), config).lookup_set()
+    lookups = step.prepare(request(ownerUserId="u1"), config)
     assert [entity for entity, _ in lookups.requests()] == ["leads", "leads", "contacts", "systemusers"]
     lead_filter = str(lookups.requests()[0][1].filter)
     assert lead_filter == "(emailaddress1 eq 'Ada@Example.com') and (statecode eq 0)"
 
 
 def test_when_the_email_has_a_quote_the_filter_escapes_it_and_nothing_else_changes() -> None:
-    plain = step.prepare(request(person={"email": "obrien@example.com"}), CONFIG).lookup_set().requests()
-    quoted = step.prepare(request(person={"email": "o'brien@example.com"}), CONFIG).lookup_set().requests()
+    plain = step.prepare(request(person={"email": "obrien@example.com"}), CONFIG).requests()
+    quoted = step.prepare(request(person={"email": "o'brien@example.com"}), CONFIG).requests()
     for (_, a), (_, b) in zip(plain, quoted, strict=True):
         assert str(b.filter) == str(a.filter).replace("'obrien@", "'o''brien@")
         assert a.params()[0] == b.params()[0]
