@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import ODataError, bad_request
+from .protocol import split_top_level
 from .values import is_guid
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -29,24 +30,7 @@ def split_path(path: str) -> list[Segment]:
     text = unquote(path).strip("/")
     if not text:
         return []
-    raw_parts: list[str] = []
-    current: list[str] = []
-    quote = False
-    depth = 0
-    for char in text:
-        if char == "'":
-            quote = not quote
-        elif not quote and char == "(":
-            depth += 1
-        elif not quote and char == ")":
-            depth -= 1
-        elif not quote and depth == 0 and char == "/":
-            raw_parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    raw_parts.append("".join(current))
-    return [_segment(part) for part in raw_parts]
+    return [_segment(part) for part in split_top_level(text, "/")]
 
 
 def _segment(raw: str) -> Segment:
@@ -64,7 +48,7 @@ def parse_key(text: str) -> str | dict[str, Any]:
     if text.startswith("{") and text.endswith("}") and is_guid(text[1:-1]):
         return text[1:-1].lower()
     values: dict[str, Any] = {}
-    for part in _split_key_parts(text):
+    for part in (p for p in split_top_level(text, ",") if p.strip()):
         name, sep, literal = part.partition("=")
         if not sep or not name.strip():
             raise bad_request(f"Bad Request - Error in query syntax: the key '{text}' is not valid.", "0x80060888")
@@ -72,22 +56,6 @@ def parse_key(text: str) -> str | dict[str, Any]:
     if not values:
         raise bad_request("Bad Request - Error in query syntax.", "0x80060888")
     return values
-
-
-def _split_key_parts(text: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quote = False
-    for char in text:
-        if char == "'":
-            quote = not quote
-        elif char == "," and not quote:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [p for p in parts if p.strip()]
 
 
 def parse_literal(text: str) -> Any:

@@ -92,28 +92,34 @@ def error_response(error: ODataError) -> Response:
     return json_response(error.status, payload, error.headers.items())
 
 
-def split_outside_quotes(text: str, separator: str = ",") -> list[str]:
+def split_top_level(text: str, separator: str) -> list[str]:
+    """`text` cut at `separator`s outside quotes ('' or "") and parentheses; parts as written."""
     parts: list[str] = []
     current: list[str] = []
     quote = ""
+    depth = 0
     for char in text:
         if quote:
             if char == quote:
                 quote = ""
         elif char in "\"'":
             quote = char
-        elif char == separator:
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == separator and depth == 0:
             parts.append("".join(current))
             current = []
             continue
         current.append(char)
     parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()]
+    return parts
 
 
 def parse_prefer(value: str) -> dict[str, str | None]:
     prefs: dict[str, str | None] = {}
-    for part in split_outside_quotes(value):
+    for part in (p.strip() for p in split_top_level(value, ",") if p.strip()):
         if "=" in part:
             name, _, raw = part.partition("=")
             prefs[name.strip().lower()] = raw.strip()

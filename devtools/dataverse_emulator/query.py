@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import ODataError, bad_request, not_implemented, property_not_found
 from .filter_parser import parse_filter
-from .protocol import split_outside_quotes
+from .protocol import split_top_level
 from .schema import Schema, Table
 
 MAX_EXPANDS = 15
@@ -98,7 +98,7 @@ def _parse_top(value: str) -> int:
 
 def _parse_orderby(value: str, aliases: dict[str, str]) -> list[tuple[str, bool]]:
     order: list[tuple[str, bool]] = []
-    for part in split_outside_quotes(value):
+    for part in (p.strip() for p in split_top_level(value, ",") if p.strip()):
         words = part.split()
         name = words[0]
         if name.startswith("@"):
@@ -112,7 +112,7 @@ def _parse_orderby(value: str, aliases: dict[str, str]) -> list[tuple[str, bool]
 
 def parse_expand(value: str) -> list[Expand]:
     items: list[Expand] = []
-    for part in _split_top_level(value, ","):
+    for part in split_top_level(value, ","):
         part = part.strip()
         if not part:
             continue
@@ -125,7 +125,7 @@ def parse_expand(value: str) -> list[Expand]:
         if nav.endswith("/$ref"):
             raise not_implemented("$expand with $ref")
         item = Expand(nav)
-        for option in _split_top_level(inner, ";"):
+        for option in split_top_level(inner, ";"):
             option = option.strip()
             if not option:
                 continue
@@ -149,27 +149,6 @@ def parse_expand(value: str) -> list[Expand]:
 
 def _count_expands(items: list[Expand]) -> int:
     return sum(1 + _count_expands(i.expand) for i in items)
-
-
-def _split_top_level(text: str, separator: str) -> list[str]:
-    parts: list[str] = []
-    depth = 0
-    quote = False
-    current: list[str] = []
-    for char in text:
-        if char == "'":
-            quote = not quote
-        elif not quote and char == "(":
-            depth += 1
-        elif not quote and char == ")":
-            depth -= 1
-        elif not quote and depth == 0 and char == separator:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return parts
 
 
 def check_select(table: Table, names: list[str] | None) -> None:

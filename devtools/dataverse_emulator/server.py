@@ -20,6 +20,8 @@ API_PREFIX = "/api/data/v9.2"
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Bursts of parallel clients (the 52-concurrent-request limit) must reach the limit, not the backlog.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: Emulator, token: str, tls: bool = False) -> None:
         super().__init__(address, _Handler)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, unquote, urlsplit
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .conftest import Api, error_of
 
@@ -113,6 +114,21 @@ def test_when_the_emulator_is_reset_old_delta_tokens_are_expired(api: Api) -> No
     link = start(api)["@odata.deltaLink"]
     api.dv.hook("POST", "reset")
     assert api.get(link).status_code == 400
+
+
+def test_when_a_delta_token_is_older_than_seven_days_it_has_expired(api: Api) -> None:
+    link = start(api)["@odata.deltaLink"]
+    token = unquote(parse_qs(urlsplit(link).query)["$deltatoken"][0])
+    version = token.split("!", 1)[0]
+
+    def aged(days: float) -> str:
+        issued = (datetime.now(UTC) - timedelta(days=days)).strftime("%m/%d/%Y %H:%M:%S")
+        return link.split("$deltatoken=", 1)[0] + "$deltatoken=" + quote(f"{version}!{issued}", safe="")
+
+    assert api.get(aged(6.9)).status_code == 200
+    response = api.get(aged(7.1))
+    assert response.status_code == 400
+    assert "expired" in error_of(response)["message"]
 
 
 def test_when_expiry_is_configured_the_status_follows(api: Api) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import requests
+
 from .conftest import Api, error_of
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -238,3 +240,96 @@ def test_when_a_row_is_deleted_its_activities_and_memberships_go_too(api: Api) -
     assert api.get("tasks").json()["value"] == []
     assert api.get("listmembers").json()["value"] == []
     assert api.get(f"lists({list_id})?$select=membercount").json()["membercount"] == 0
+
+
+def test_when_patch_upserts_without_representation_create_and_update_answer_alike(api: Api) -> None:
+    created = api.patch(f"leads({FIXED_ID})", {"lastname": "A"})
+    updated = api.patch(f"leads({FIXED_ID})", {"lastname": "B"})
+
+    def shape(response: requests.Response) -> tuple[int, bytes, str, set[str]]:
+        names = {k.lower() for k in response.headers} - {"req_id", "date", "server", "content-length"}
+        return response.status_code, response.content, response.headers["OData-EntityId"], names
+
+    assert shape(created) == shape(updated)
+    assert created.status_code == 204
+
+
+def test_when_a_write_changes_nothing_the_etag_still_changes(api: Api) -> None:
+    lead_id = api.create("leads", {"lastname": "Same"})
+    before = api.get(f"leads({lead_id})").headers["ETag"]
+    assert api.patch(f"leads({lead_id})", {"lastname": "Same"}).status_code == 204
+    after = api.get(f"leads({lead_id})").headers["ETag"]
+    assert after != before and re.fullmatch(r'W/"\d+"', after)
+
+
+def test_when_business_required_columns_are_missing_the_row_is_still_created(api: Api) -> None:
+    # Only SystemRequired columns are enforced; lastname/subject are ApplicationRequired (form hints).
+    for entity_set in ("leads", "contacts", "tasks", "phonecalls"):
+        assert api.post(entity_set, {}).status_code == 204, entity_set
+
+
+def test_when_a_body_sets_server_owned_columns_the_server_values_win(api: Api) -> None:
+    lead_id = api.create("leads", {"firstname": "Ada", "lastname": "Lovelace", "fullname": "Someone Else",
+                                   "createdon": "2001-01-01T00:00:00Z", "versionnumber": 1, "merged": True})
+    body = api.get(f"leads({lead_id})?$select=fullname,createdon,versionnumber,merged").json()
+    assert body["fullname"] == "Ada Lovelace" and body["merged"] is False
+    assert body["createdon"] != "2001-01-01T00:00:00Z" and body["versionnumber"] > 1
+    list_id = api.create("lists", {"listname": "L", "createdfromcode": 2, "membercount": 9})
+    assert api.get(f"lists({list_id})?$select=membercount").json()["membercount"] == 0
+
+
+def test_when_guids_arrive_in_upper_case_they_are_stored_and_answered_in_lower_case(api: Api) -> None:
+    upper = FIXED_ID.upper()
+    response = api.post("contacts", {"contactid": upper, "lastname": "Upper"})
+    assert response.headers["OData-EntityId"].endswith(f"contacts({FIXED_ID})")
+    lead = api.create("leads", {"lastname": "L", "parentcontactid@odata.bind": f"/contacts({upper})"})
+    body = api.get(f"leads({lead.upper()})?$select=_parentcontactid_value").json()
+    assert body["leadid"] == lead and body["_parentcontactid_value"] == FIXED_ID
+
+
+def test_when_a_money_column_is_selected_its_currency_comes_too(api: Api) -> None:
+    account = api.create("accounts", {"name": "Contoso", "revenue": 1000000})
+    usd = api.get("transactioncurrencies?$select=transactioncurrencyid&$filter=isocurrencycode eq 'USD'").json()
+    [currency] = [row["transactioncurrencyid"] for row in usd["value"]]
+    body = api.get(f"accounts({account})?$select=revenue").json()
+    assert set(body) == {"@odata.context", "@odata.etag", "revenue", "_transactioncurrencyid_value", "accountid"}
+    assert body["_transactioncurrencyid_value"] == currency
+    assert "_transactioncurrencyid_value" not in api.get(f"accounts({account})?$select=name").json()
+
+
+def test_when_duplicate_detection_is_not_asked_for_duplicates_are_saved(api: Api) -> None:
+    api.create("contacts", {"lastname": "A", "emailaddress1": "twin@example.com"})
+    assert api.post("contacts", {"lastname": "B", "emailaddress1": "TWIN@example.com"}).status_code == 204
+    suppressed = {"MSCRM.SuppressDuplicateDetection": "true"}
+    assert api.post("contacts", {"lastname": "C", "emailaddress1": "twin@example.com"},
+                    headers=suppressed).status_code == 204
+
+
+def test_when_duplicate_detection_is_turned_on_a_duplicate_is_refused(api: Api) -> None:
+    detect = {"MSCRM.SuppressDuplicateDetection": "false"}
+    first = api.create("leads", {"lastname": "A", "emailaddress1": "twin@example.com"})
+    response = api.post("leads", {"lastname": "B", "emailaddress1": "Twin@Example.com"}, headers=detect)
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "0x80040333"
+    other = api.create("leads", {"lastname": "C", "emailaddress1": "other@example.com"})
+    assert api.patch(f"leads({other})", {"emailaddress1": "twin@example.com"}, headers=detect).status_code == 500
+    assert api.patch(f"leads({first})", {"jobtitle": "CTO"}, headers=detect).status_code == 204
+    assert [r["lastname"] for r in api.get("leads?$filter=emailaddress1 eq 'twin@example.com'").json()["value"]] == ["A"]
+
+
+def test_when_a_caller_impersonates_a_user_the_row_is_theirs_on_behalf_of_the_caller(api: Api) -> None:
+    me = api.get("WhoAmI").json()["UserId"]
+    object_id = "0a1b2c3d-0000-4000-8000-00000000e1d0"
+    user = api.create("systemusers", {"firstname": "Grace", "lastname": "Hopper",
+                                      "azureactivedirectoryobjectid": object_id})
+    columns = "?$select=_createdby_value,_createdonbehalfby_value,_ownerid_value,_modifiedby_value"
+    for header in ({"MSCRMCallerID": user}, {"CallerObjectId": object_id}):
+        lead = api.post("leads", {"lastname": "L"}, headers=header)
+        assert lead.status_code == 204
+        body = api.get(lead.headers["OData-EntityId"] + columns).json()
+        assert (body["_createdby_value"], body["_ownerid_value"], body["_modifiedby_value"]) == (user, user, user)
+        assert body["_createdonbehalfby_value"] == me
+        assert api.get("WhoAmI", headers=header).json()["UserId"] == user
+    plain = api.get(f"leads({api.create('leads', {'lastname': 'Mine'})}){columns}").json()
+    assert plain["_createdby_value"] == me and plain["_createdonbehalfby_value"] is None
+    assert api.post("leads", {"lastname": "X"}, headers={"MSCRMCallerID": FIXED_ID}).status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
@@ -161,3 +162,39 @@ def test_when_records_are_dumped_lookups_show_their_table(api: Api) -> None:
     api.create("contacts", {"lastname": "C", "parentcustomerid_account@odata.bind": f"/accounts({account})"})
     row = api.records("contacts")[0]
     assert row["parentcustomerid"] == {"table": "account", "id": account}
+
+
+def test_when_limits_are_on_by_default_the_53rd_concurrent_request_is_rejected_at_once(api: Api) -> None:
+    # Dataverse's defaults: 52 concurrent requests per user; the next is refused without waiting.
+    api.dv.hook("POST", "faults", {"latencyMs": 2000, "limits": {}})
+    results: list[tuple[int, str, float]] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        started = time.monotonic()
+        response = requests.get(api.url("WhoAmI"), headers=api.dv.auth_headers, timeout=20)
+        code = response.json()["error"]["code"] if response.status_code == 429 else ""
+        with lock:
+            results.append((response.status_code, code, time.monotonic() - started))
+
+    threads = [threading.Thread(target=call) for _ in range(53)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = [status for status, _, _ in results]
+    assert statuses.count(200) == 52 and statuses.count(429) == 1
+    [(_, code, waited)] = [r for r in results if r[0] == 429]
+    assert code == "0x80072326" and waited < 1.5
+
+
+def test_when_a_batch_runs_its_parts_count_towards_the_execution_time_limit(api: Api) -> None:
+    api.dv.hook("POST", "faults", {"limits": {"executionMs": 100, "msPerOperation": 20, "windowSeconds": 60}})
+    parts = "".join("--b\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                    "GET WhoAmI HTTP/1.1\r\n\r\n\r\n" for _ in range(6))
+    response = api.post("$batch", data=parts + "--b--\r\n", headers={"Content-Type": "multipart/mixed; boundary=b"})
+    assert response.status_code == 200  # one request, six operations: 120 ms of the 100 allowed
+    throttled = api.get("WhoAmI")
+    assert throttled.status_code == 429
+    assert error_of(throttled)["code"] == "0x80072321"
+    assert int(throttled.headers["Retry-After"]) >= 1

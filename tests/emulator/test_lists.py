@@ -89,13 +89,18 @@ def test_when_members_are_added_in_bulk_all_land_or_none(api: Api) -> None:
     assert api.get(f"lists({list_id})?$select=membercount").json()["membercount"] == 3
 
 
-def test_when_members_lack_odata_type_the_bulk_add_is_refused(api: Api) -> None:
+def test_when_members_or_the_list_lack_odata_type_the_bulk_add_is_refused(api: Api) -> None:
     list_id = api.create("lists", {"listname": "Leads", "createdfromcode": 4})
     lead = api.create("leads", {"lastname": "L"})
-    response = api.post("AddListMembersList", {"List": {"listid": list_id, "@odata.type": "Microsoft.Dynamics.CRM.list"},
-                                               "Members": [{"leadid": lead}]})
-    assert response.status_code == 400
-    assert "key property value set" in error_of(response)["message"]
+    typed_list = {"listid": list_id, "@odata.type": "Microsoft.Dynamics.CRM.list"}
+    typed_lead = {"leadid": lead, "@odata.type": "Microsoft.Dynamics.CRM.lead"}
+    for body in ({"List": typed_list, "Members": [{"leadid": lead}]},
+                 {"List": {"listid": list_id}, "Members": [typed_lead]}):
+        response = api.post("AddListMembersList", body)
+        assert response.status_code == 400
+        assert "key property value set" in error_of(response)["message"]
+    assert api.get("listmembers").json()["value"] == []
+    assert api.post("AddListMembersList", {"List": typed_list, "Members": [typed_lead]}).status_code == 204
 
 
 def test_when_a_member_is_removed_the_count_drops(api: Api, contact_list: str) -> None:

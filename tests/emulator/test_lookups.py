@@ -51,6 +51,24 @@ def test_when_nav_property_case_is_wrong_the_answer_is_400(api: Api) -> None:
     account = api.create("accounts", {"name": "A"})
     response = api.post("contacts", {"lastname": "C", "ParentCustomerId_account@odata.bind": f"/accounts({account})"})
     assert response.status_code == 400
+    assert error_of(response)["code"] == "0x80048d19"
+    lead = api.create("leads", {"lastname": "L"})
+    regarding = {"subject": "S", "regardingobjectid_Lead_task@odata.bind": f"/leads({lead})"}
+    assert api.post("tasks", regarding).status_code == 400
+    regarding = {"subject": "S", "regardingobjectid_lead_task@odata.bind": f"/leads({lead})"}
+    assert api.post("tasks", regarding).status_code == 204
+
+
+def test_when_a_lookup_is_read_or_written_by_another_name_the_answer_is_400(api: Api) -> None:
+    contact = api.create("contacts", {"lastname": "Parent"})
+    lead = api.create("leads", {"lastname": "L", "parentcontactid@odata.bind": f"/contacts({contact})"})
+    # Read only as `_x_value`: the column's logical name is not a property.
+    response = api.get(f"leads({lead})?$select=parentcontactid")
+    assert response.status_code == 400
+    assert error_of(response)["message"].startswith("Could not find a property named 'parentcontactid'")
+    # Written only through the navigation property: `_x_value` in a body is refused.
+    written = api.patch(f"leads({lead})", {"_parentcontactid_value": contact})
+    assert written.status_code == 400 and error_of(written)["code"] == "0x80048d19"
 
 
 def test_when_bind_targets_the_wrong_table_the_answer_is_400(api: Api) -> None:
@@ -189,3 +207,12 @@ def test_when_a_deep_insert_fails_half_way_nothing_is_written(api: Api) -> None:
     assert response.status_code == 400
     assert api.get("accounts").json()["value"] == []
     assert api.get("tasks").json()["value"] == []
+
+
+def test_when_an_expand_filter_has_a_double_quoted_in_value_with_a_quote_it_applies(api: Api) -> None:
+    account = api.create("accounts", {"name": "Contoso"})
+    for name in ("O'Brien", "Other"):
+        api.create("contacts", {"lastname": name, "parentcustomerid_account@odata.bind": f"/accounts({account})"})
+    in_filter = "Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=[\"O'Brien\"])"
+    body = api.get(f"accounts({account})?$expand=contact_customer_accounts($filter={in_filter};$select=lastname)")
+    assert [r["lastname"] for r in body.json()["contact_customer_accounts"]] == ["O'Brien"]
