@@ -379,9 +379,9 @@ def build_routes(functions: list[Function]) -> list[HttpRoute]:
 
 
 def _request_id(incoming: str | None) -> str:
-    if incoming and re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", incoming):
-        return incoming
-    return str(uuid.uuid4())
+    # The same rule as the app's (shared.http), so host-made and app-made answers look alike.
+    offered = (incoming or "").strip()
+    return offered if re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", offered) else uuid.uuid4().hex
 
 
 @dataclass
@@ -755,8 +755,8 @@ class LocalHost:
         given = headers.get("x-functions-key") or query.get("code") or ""
         return bool(self.key) and hmac.compare_digest(given.encode(), self.key.encode())
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str) -> Reply:
-        request_id = _request_id(headers.get("x-request-id"))
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str,
+               request_id: str) -> Reply:
         split = urlsplit(target)
         query: dict[str, str] = {}
         for name, value in parse_qsl(split.query, keep_blank_values=True):
@@ -877,21 +877,21 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in self.headers.items():
                 key = name.lower()
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            request_id = _request_id(headers.get("x-request-id"))
             try:
                 body = self._read_body(headers)
             except _TooLarge:
-                reply = problem(413, f"The request body is over {MAX_REQUEST_BYTES} bytes.",
-                                _request_id(headers.get("x-request-id")))
+                reply = problem(413, f"The request body is over {MAX_REQUEST_BYTES} bytes.", request_id)
                 self.close_connection = True
             except ValueError as exc:
-                reply = problem(400, str(exc), _request_id(headers.get("x-request-id")))
+                reply = problem(400, str(exc), request_id)
                 self.close_connection = True
             else:
                 if app.stopping.is_set():
-                    reply = problem(503, "The host is shutting down.", _request_id(headers.get("x-request-id")))
+                    reply = problem(503, "The host is shutting down.", request_id)
                 else:
                     host = headers.get("host") or f"{app.bind_host}:{app.port}"
-                    reply = app.handle(self.command, self.path, headers, body, f"http://{host}")
+                    reply = app.handle(self.command, self.path, headers, body, f"http://{host}", request_id)
             if app.stopping.is_set():
                 self.close_connection = True
             self._write(reply)
@@ -927,7 +927,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body) if self.command != "HEAD" else 0))
+        # A HEAD answer says how long the GET answer would be, and sends no body.
+        self.send_header("Content-Length", str(len(reply.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()

@@ -8,6 +8,7 @@ file the tests read.
 from __future__ import annotations
 
 import base64
+import http.client
 import itertools
 import json
 import os
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -148,12 +150,14 @@ def main(msg: func.QueueMessage) -> None:
 '''
 
 TIMER = '''
+import time
 import azure.functions as func
 from shared.record import record
 
 
 def main(timer: func.TimerRequest) -> None:
     record("{kind}", past_due=timer.past_due, status=timer.schedule_status)
+    time.sleep({seconds})
 '''
 
 
@@ -177,8 +181,10 @@ def write_app(root: Path, queues: dict[str, str], with_local_settings: bool = Tr
         "Fails/__init__.py": QUEUE_RECORDING.replace("{kind}", "fails").replace(
             "{action}", "raise RuntimeError('always fails')"),
         "SlowQueue/__init__.py": QUEUE_RECORDING.replace("{kind}", "slow-queue").replace("{action}", "time.sleep(3)"),
-        "Tick/__init__.py": TIMER.replace("{kind}", "tick"),
-        "Startup/__init__.py": TIMER.replace("{kind}", "startup"),
+        "Tick/__init__.py": TIMER.replace("{kind}", "tick").replace("{seconds}", "0"),
+        "Startup/__init__.py": TIMER.replace("{kind}", "startup").replace("{seconds}", "0"),
+        # Runs longer than its one-second period, so the next occurrences go by while it runs.
+        "Overrun/__init__.py": TIMER.replace("{kind}", "overrun").replace("{seconds}", "2.5"),
     }
     configs: dict[str, dict[str, Any]] = {
         "Echo": _http("items/{id}", ["get", "post"]),
@@ -197,6 +203,7 @@ def write_app(root: Path, queues: dict[str, str], with_local_settings: bool = Tr
         "SlowQueue": _queue(queues["slow"]),
         "Tick": _timer("%TINY_TICK_SCHEDULE%"),
         "Startup": _timer("0 0 0 1 1 *", run_on_startup=True),
+        "Overrun": _timer("* * * * * *"),
     }
     for relative, text in files.items():
         path = root / relative
@@ -352,6 +359,49 @@ def test_when_the_method_is_not_allowed_the_answer_is_405_problem_with_allow(tin
     assert response.headers["Allow"] == "GET, POST"
 
 
+def test_when_head_is_sent_to_a_get_only_route_the_answer_is_405_with_the_length_and_no_body(
+    tiny: TinyHost,
+) -> None:
+    response = tiny.request("HEAD", "/api/public")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert response.headers["x-request-id"]
+    assert response.content == b""
+    as_get = tiny.request("PATCH", "/api/public")
+    assert int(response.headers["Content-Length"]) == len(as_get.content.replace(b"PATCH", b"HEAD"))
+
+
+def test_when_options_is_sent_the_answer_is_405_listing_the_methods(tiny: TinyHost) -> None:
+    response = tiny.request("OPTIONS", "/api/items/1")  # no key: the method is checked first
+    assert_problem(response, 405)
+    assert response.headers["Allow"] == "GET, POST"
+
+
+def test_when_a_function_serves_every_method_head_gets_its_headers_without_the_body(tiny: TinyHost) -> None:
+    response = tiny.request("HEAD", "/api/any", headers={"x-functions-key": KEY})
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(len("any"))
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3"])
+def test_when_content_length_is_not_a_number_the_answer_is_400_problem(tiny: TinyHost, length: str) -> None:
+    connection = http.client.HTTPConnection(urlsplit(tiny.url).netloc, timeout=10)
+    try:
+        connection.putrequest("POST", "/api/items/1")
+        connection.putheader("x-functions-key", KEY)
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 400
+    assert response.getheader("Content-Type") == "application/problem+json"
+    assert response.getheader("x-request-id")
+    assert body["status"] == 400 and "Content-Length" in body["detail"]
+
+
 def test_when_a_function_lists_no_methods_every_method_is_allowed(tiny: TinyHost) -> None:
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         assert tiny.request(method, "/api/any", headers={"x-functions-key": KEY}).text == "any"
@@ -406,6 +456,17 @@ def test_when_the_key_is_wrong_the_answer_is_401_problem(tiny: TinyHost) -> None
 def test_when_the_caller_sends_a_request_id_host_errors_echo_it(tiny: TinyHost) -> None:
     response = tiny.get("/api/items/1", headers={"x-request-id": "caller-123"})
     assert response.headers["x-request-id"] == "caller-123"
+
+
+@pytest.mark.parametrize("offered", ["has spaces", "x" * 129, "semi;colon"])
+def test_when_the_callers_request_id_is_not_sane_host_errors_make_a_new_one(tiny: TinyHost, offered: str) -> None:
+    response = tiny.get("/api/items/1", headers={"x-request-id": offered})
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])  # as the app's own ids
+
+
+def test_when_the_header_key_is_wrong_a_right_code_parameter_does_not_help(tiny: TinyHost) -> None:
+    assert_problem(tiny.get("/api/items/1", params={"code": KEY}, headers={"x-functions-key": "nope"}), 401)
+    assert tiny.get("/api/items/1", params={"code": "nope"}, headers={"x-functions-key": KEY}).status_code == 201
 
 
 def test_when_the_function_is_anonymous_no_key_is_needed(tiny: TinyHost) -> None:
@@ -513,6 +574,18 @@ def test_when_a_timer_runs_every_second_it_fires_on_whole_seconds(tiny: TinyHost
     assert next_due.second == (int(fired[0]) + 1) % 60
 
 
+def test_when_a_timer_run_outlasts_its_period_the_next_run_is_past_due_and_runs_never_overlap(
+    tiny: TinyHost,
+) -> None:
+    runs = wait_for(lambda: tiny.records("overrun") if len(tiny.records("overrun")) >= 3 else None, 15, "three runs")
+    assert runs[0]["past_due"] is False
+    # Every occurrence missed while a run went on is folded into one late run, as Azure does.
+    assert all(run["past_due"] is True for run in runs[1:3]), runs
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(runs[:3])]
+    assert all(2.4 <= gap <= 3.5 for gap in gaps), gaps  # one at a time: the next starts when the last ends
+    assert runs[1]["status"]["Last"]  # the schedule status names the previous occurrence
+
+
 def test_when_run_on_startup_is_set_the_timer_fires_once_at_start(tiny: TinyHost) -> None:
     startups = wait_for(lambda: tiny.records("startup"), 10, "the startup run")
     assert len(startups) == 1  # its schedule is yearly
@@ -577,6 +650,7 @@ EXPECTED_FUNCTIONS = {
     "JourneyBatchStatus": "httpTrigger", "CampaignExportStatus": "httpTrigger", "Config": "httpTrigger",
     "Health": "httpTrigger", "SyncSettings": "httpTrigger", "SyncEnqueue": "httpTrigger",
     "SyncChanges": "httpTrigger", "SyncLinks": "httpTrigger", "SyncRun": "httpTrigger", "SyncRuns": "httpTrigger",
+    "IdempotencyPurge": "timerTrigger",
 }
 
 
