@@ -6,6 +6,7 @@ import threading
 import uuid
 
 import pytest
+import requests
 
 from shared.dynamics import (
     ConcurrencyError,
@@ -15,9 +16,11 @@ from shared.dynamics import (
     Query,
     RecordExistsError,
     RecordNotFoundError,
+    StaticTokenCredential,
     bind,
 )
 from shared.dynamics import Filter as F
+from shared.dynamics.transport import new_session
 from tests.conftest import Dataverse
 
 GUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -183,3 +186,22 @@ def test_when_counting_every_exchange_the_client_and_the_server_agree(
     step.delete_record("leads", lead_id)
     step.delete_record("leads", lead_id)
     assert step.request_count == dataverse.stats()["total"] == 6
+
+
+def test_when_requests_are_sent_they_carry_the_odata_headers_and_the_bearer_token(dataverse: Dataverse) -> None:
+    sent: list[requests.PreparedRequest] = []
+    session = new_session()
+    session.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.request))
+    client = DataverseClient(dataverse.root, StaticTokenCredential(dataverse.token, dataverse.root), session=session)
+    lead_id = client.create_record("leads", {"subject": "s"})
+    list(client.list_records("leads", Query(select=["subject"]), page_size=10))
+    client.update_record("leads", lead_id, {"subject": "t"})
+    assert [r.method for r in sent] == ["POST", "GET", "PATCH"]
+    for request in sent:
+        assert request.headers["Accept"] == "application/json"
+        assert request.headers["OData-MaxVersion"] == request.headers["OData-Version"] == "4.0"
+        assert request.headers["Authorization"] == f"Bearer {dataverse.token}"
+    post, get, patch = sent
+    assert post.headers["Content-Type"].startswith("application/json")
+    assert get.headers["If-None-Match"] == "null" and get.headers["Prefer"] == "odata.maxpagesize=10"
+    assert patch.headers["If-Match"] == "*"

@@ -204,6 +204,25 @@ def test_when_the_refreshed_token_is_refused_too_it_is_an_auth_error(
     assert step.request_count == 2
 
 
+def test_when_dataverse_answers_after_the_read_timeout_reads_are_retried_and_creates_are_not(
+    dataverse: Dataverse, make_client: Callable[..., DataverseClient], sleeps: Sleeps
+) -> None:
+    fast = DataverseClient(dataverse.root, StaticTokenCredential(dataverse.token, dataverse.root),
+                           timeout=(2.0, 0.3), retry=RetryPolicy(sleep=sleeps, max_attempts=3))
+    faults(dataverse, latencyMs=800)
+    step = fast.counted()
+    with pytest.raises(DataverseUnavailableError) as info:
+        list(step.list_records("leads"))
+    assert info.value.status == 0 and step.request_count == 3 and len(sleeps) == 2
+    step = fast.counted()
+    with pytest.raises(DataverseUnavailableError):
+        step.create_record("leads", {"subject": "slow"})
+    assert step.request_count == 1
+    time.sleep(1.0)  # the emulator finishes the write it was given
+    faults(dataverse, latencyMs=0)
+    assert [r["subject"] for r in make_client().list_records("leads")] == ["slow"]
+
+
 def test_when_nothing_listens_the_call_fails_unavailable_after_its_retries(
     sleeps: Sleeps,
 ) -> None:
