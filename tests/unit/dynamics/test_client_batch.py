@@ -6,6 +6,7 @@ import uuid
 
 from shared.dynamics import BatchRequest, ChangeSet, DataverseClient, DataverseRequestError, Query
 from shared.dynamics import Filter as F
+from tests.conftest import Dataverse
 
 
 def test_when_a_change_set_creates_related_rows_both_exist_and_ids_come_back(client: DataverseClient) -> None:
@@ -71,3 +72,14 @@ def test_when_a_batch_continues_on_error_every_part_answers(client: DataverseCli
     assert [r.status for r in responses] == [404, 204]
     assert responses[1].entity_id is not None
     assert client.get_record("leads", responses[1].entity_id)["subject"] == "kept"
+
+
+def test_when_a_batch_holds_more_than_1000_operations_it_takes_two_round_trips(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    lead = client.create_record("leads", {"subject": "found"})
+    step = client.counted()
+    results = step.query_batch([("leads", Query(select=["leadid"]))] * 1001)
+    assert step.request_count == 2
+    assert len(results) == 1001 and all([r["leadid"] for r in rows] == [lead] for rows in results)
+    assert dataverse.stats()["batchOperations"] == 1001

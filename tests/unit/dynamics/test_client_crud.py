@@ -152,6 +152,15 @@ def _expand(navigation: str) -> Expand:
     return Expand(navigation, select=["contactid"])
 
 
+def test_when_an_unbound_action_answers_204_the_result_is_empty_and_it_took_effect(client: DataverseClient) -> None:
+    list_id = client.create_record("lists", {"listname": "Bulk", "createdfromcode": 4})
+    leads = [client.create_record("leads", {"subject": f"m{i}"}) for i in range(3)]
+    body = {"List": {"listid": list_id, "@odata.type": "Microsoft.Dynamics.CRM.list"},
+            "Members": [{"leadid": lead, "@odata.type": "Microsoft.Dynamics.CRM.lead"} for lead in leads]}
+    assert client.call_action("AddListMembersList", body) == {}
+    assert client.get_record("lists", list_id, select=["membercount"])["membercount"] == 3
+
+
 def test_when_a_function_is_called_its_result_comes_back(client: DataverseClient) -> None:
     result = client.call_function("WhoAmI")
     assert "UserId" in result
