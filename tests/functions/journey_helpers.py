@@ -3,6 +3,7 @@ Dataverse emulator read back over OData (never through the product's own client)
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,51 @@ ROUTES = {
     "activity": "journey/add-activity",
     "list": "journey/add-to-marketing-list",
 }
+
+
+# CONTRACT "Step result": every field, always present.
+RESULT_FIELDS = frozenset({"outcome", "entity", "recordId", "activityId", "reason", "detail", "linkedContactId",
+                           "linkedAccountId", "duplicates", "dynamicsRequests", "idempotent", "dryRun"})
+OUTCOMES = frozenset({"created", "updated", "skipped", "activityLogged", "added", "alreadyMember"})
+REASONS = frozenset({"existsAsContact", "noMatchingLead", "noMatchingContact", "noMatch"})
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A problem never echoes a huge value: its size does not grow with the input.
+MAX_PROBLEM_BYTES = 16_384
+
+
+def assert_step_result(body: Any) -> None:
+    """The body of a 200 is a CONTRACT step result: every field present, each of its type."""
+    assert isinstance(body, dict) and set(body) == RESULT_FIELDS, body
+    assert body["outcome"] in OUTCOMES
+    assert body["entity"] in ("lead", "contact", None)
+    assert body["reason"] in REASONS | {None}
+    assert (body["outcome"] == "skipped") == (body["reason"] is not None), body
+    for name in ("recordId", "activityId", "linkedContactId", "linkedAccountId"):
+        assert body[name] is None or _GUID.fullmatch(body[name]), (name, body[name])
+    assert isinstance(body["detail"], str) and body["detail"].endswith("."), body["detail"]
+    for name in ("duplicates", "dynamicsRequests"):
+        assert type(body[name]) is int and body[name] >= 0
+    assert type(body["idempotent"]) is bool and type(body["dryRun"]) is bool
+
+
+def assert_problem(response: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with `x-request-id`, small whatever the input; a 400 lists `errors`."""
+    assert response.status_code == status, response.text[:2000]
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.headers.get("x-request-id")
+    assert len(response.content) <= MAX_PROBLEM_BYTES, len(response.content)
+    body = dict(response.json())
+    assert body["status"] == status and body["title"] and body["detail"]
+    if status == 400:
+        assert isinstance(body["errors"], list)
+    if code is not None:
+        assert body.get("code") == code, body
+    return body
+
+
+def locs(response: requests.Response) -> set[tuple[Any, ...]]:
+    """The locations a 400 lists."""
+    return {tuple(item["loc"]) for item in response.json()["errors"]}
 
 
 def new_id() -> str:
@@ -46,11 +92,13 @@ class Journey:
             return requests.post(url, data=raw, headers=headers, timeout=timeout)
         return requests.post(url, json=body, headers=headers, timeout=timeout)
 
-    def ok(self, step: str, body: Any) -> dict[str, Any]:
-        response = self.post(step, body)
+    def ok(self, step: str, body: Any, *, raw: bytes | None = None) -> dict[str, Any]:
+        response = self.post(step, body, raw=raw)
         assert response.status_code == 200, response.text
         assert response.headers.get("x-request-id")
-        return dict(response.json())
+        result = response.json()
+        assert_step_result(result)
+        return dict(result)
 
 
 @dataclass
@@ -87,6 +135,11 @@ class Dynamics:
 
     def rows(self, entity_set: str, **params: str) -> list[dict[str, Any]]:
         return list(self.get(entity_set, **params)["value"])
+
+    def find(self, entity_set: str, **equals: str) -> list[dict[str, Any]]:
+        """Rows whose columns equal these values (literals escaped as OData wants)."""
+        condition = " and ".join(f"{name} eq '{value.replace(chr(39), chr(39) * 2)}'" for name, value in equals.items())
+        return self.rows(entity_set, **{"$filter": condition})
 
     def record(self, entity_set: str, record_id: str, select: str | None = None) -> dict[str, Any]:
         params = {"$select": select} if select else {}

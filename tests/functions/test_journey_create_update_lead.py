@@ -45,7 +45,7 @@ def test_when_the_person_is_a_contact_the_step_skips_and_writes_nothing(journey:
     }
     assert counter.writes() == {}
     assert counter.total() == 1
-    assert dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"}) == []
+    assert dynamics.find("leads", emailaddress1=email) == []
 
 
 def test_when_nobody_matches_a_lead_is_created_with_every_field(journey: Journey, dynamics: Dynamics) -> None:
@@ -230,7 +230,7 @@ def test_when_a_dry_run_is_asked_nothing_is_written(journey: Journey, dynamics: 
         "created", None, True, 1)
     assert "would be created" in result["detail"]
     assert counter.writes() == {}
-    assert dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"}) == []
+    assert dynamics.find("leads", emailaddress1=email) == []
 
 
 def test_when_strings_hold_quotes_and_unicode_dynamics_stores_them_verbatim(

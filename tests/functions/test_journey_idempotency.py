@@ -37,7 +37,7 @@ def test_when_a_key_is_replayed_the_first_response_returns_and_nothing_is_writte
     assert replay.status_code == 200, replay.text
     assert replay.json() == {**first, "idempotent": True}
     assert counter.total() == 0
-    assert len(dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"})) == 1
+    assert len(dynamics.find("leads", emailaddress1=email)) == 1
 
 
 def test_when_a_key_is_reused_with_another_body_it_is_a_409(journey: Journey, dynamics: Dynamics) -> None:
@@ -104,7 +104,7 @@ def test_when_dynamics_fails_the_key_is_released_and_the_retry_writes_once(
     assert "0x80040265" in failed.json()["detail"]
     created = journey.ok("lead", lead_body(email, key))
     assert (created["outcome"], created["idempotent"]) == ("created", False)
-    assert len(dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"})) == 1
+    assert len(dynamics.find("leads", emailaddress1=email)) == 1
 
 
 def test_when_a_dry_run_carries_a_key_nothing_is_stored(journey: Journey, dynamics: Dynamics) -> None:
@@ -123,7 +123,7 @@ def test_when_a_write_lands_but_its_answer_is_lost_the_client_retry_reports_it(
     dynamics.faults({"failNext": [{"method": "POST", "path": "leads", "drop": True, "after": True, "count": 1}]})
     created = journey.ok("lead", lead_body(email, key))
     assert created["outcome"] == "created"
-    leads = dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"})
+    leads = dynamics.find("leads", emailaddress1=email)
     assert [row["leadid"] for row in leads] == [created["recordId"]]
 
 
@@ -198,7 +198,7 @@ def test_when_the_host_dies_after_creating_the_lead_the_retry_reports_it_without
     body = lead_body(email, key)
 
     def leads() -> list[dict[str, Any]]:
-        return dynamics.rows("leads", **{"$filter": f"emailaddress1 eq '{email}'"})
+        return dynamics.find("leads", emailaddress1=email)
 
     host = fragile_host()
     _crash_after_write(dynamics, Journey(host.url, function_key), host, "lead", body, leads)
