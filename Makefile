@@ -34,10 +34,8 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-local.settings.json:
-	cp local.settings.example.json $@
-
-run: $(VENV_STAMP) $(NODE_STAMP) local.settings.json
+# devtools.run copies local.settings.example.json to local.settings.json the first time.
+run: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m devtools.run
 
 demo: $(VENV_STAMP) $(NODE_STAMP)

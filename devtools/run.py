@@ -1,9 +1,11 @@
 """`make run`: the local stack on fixed ports until Ctrl-C.
 
-Azurite on its usual ports (10000-10002, state kept in `.stack/azurite`), the Dataverse
-emulator on 7072 seeded with `devtools/demo_seed.json`, the function host on 7071. The host's
-log is echoed here; every log file is under `.stack/logs/`. Ctrl-C (or SIGTERM) stops the host
-first, so running invocations finish, then the emulator, then Azurite.
+Azurite on its usual ports (10000-10002), the Dataverse emulator on 7072 seeded with
+`devtools/demo_seed.json`, the function host on 7071. Azurite keeps its data in a temporary
+directory removed on exit: each run starts from the seed in Dynamics and empty storage, so no
+idempotency record or document outlives the Dynamics records it speaks of. The host's log is
+echoed here; every log file is under `.stack/logs/`. Ctrl-C (or SIGTERM) stops the host first,
+so running invocations finish, then the emulator, then Azurite.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -57,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emulator-port", type=int, default=7072)
     parser.add_argument("--azurite-ports", type=int, nargs=3, default=(10000, 10001, 10002),
                         metavar=("BLOB", "QUEUE", "TABLE"))
-    parser.add_argument("--fresh", action="store_true", help="keep Azurite's storage in memory only")
     args = parser.parse_args(argv)
 
     settings = ensure_local_settings(stack.REPO_ROOT)
@@ -70,15 +72,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     print("Starting Azurite, the Dataverse emulator and the function host ...")
-    local = stack.start_local_stack(
-        STATE / "logs",
-        functions_port=args.functions_port,
-        emulator_port=args.emulator_port,
-        azurite_ports=tuple(args.azurite_ports),
-        azurite_location=None if args.fresh else STATE / "azurite",
-        seed=SEED,
-        isolate=True,  # Ctrl-C reaches only this process, which stops the parts in order
-    )
+    with tempfile.TemporaryDirectory(prefix="azurite-") as storage:
+        local = stack.start_local_stack(
+            STATE / "logs",
+            functions_port=args.functions_port,
+            emulator_port=args.emulator_port,
+            azurite_ports=tuple(args.azurite_ports),
+            azurite_location=Path(storage),
+            seed=SEED,
+            isolate=True,  # Ctrl-C reaches only this process, which stops the parts in order
+        )
+        return _serve(local, settings, Path(storage), stop)
+
+
+def _serve(local: stack.LocalStack, settings: Path, storage: Path, stop: threading.Event) -> int:
+    """Show the addresses, echo the host's log until `stop` (or a part exits), then stop all three."""
     echoed = threading.Event()
     follower = threading.Thread(target=_follow, args=(local.functions.log_path, echoed), daemon=True)
     crashed = False
@@ -89,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Dataverse   {local.emulator.url}/api/data/v9.2/   (Authorization: Bearer "
             f"{local.emulator.env['DYNAMICS_STATIC_TOKEN']})\n"
             f"Azurite     {local.azurite.env['AzureWebJobsStorage']}\n"
+            f"            (data in {storage}, removed on exit)\n"
             f"Logs        {STATE / 'logs'}\n"
             "Ctrl-C stops all three.\n"
         )
