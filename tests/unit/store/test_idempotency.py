@@ -147,6 +147,24 @@ def test_when_a_record_is_younger_than_seven_days_it_still_replays(store: Idempo
     assert isinstance(store.begin("CreateUpdateLead", "k-1", body_hash(BODY)), StoredResponse)
 
 
+def test_a_completed_record_says_it_expires_seven_days_after_it_was_written(
+    storage: StorageClients, unique_name: str, store: IdempotencyStore, clock: Clock
+) -> None:
+    claim = store.begin("CreateUpdateLead", "k-1", body_hash(BODY))
+    assert isinstance(claim, Claim)
+    clock.advance(minutes=3)
+    store.complete(claim, 200, RESULT)
+    (row,) = storage.table(unique_name).query_entities("PartitionKey eq 'CreateUpdateLead'")
+    assert row["state"] == "completed"
+    assert row["expiresAt"] == clock.now + timedelta(days=7)  # the purge timer deletes it after that
+    assert "ada@example.com" not in str(dict(row))  # the body is hashed, never stored
+
+
+def test_a_retention_under_seven_days_is_refused(storage: StorageClients, unique_name: str) -> None:
+    with pytest.raises(ValueError, match="at least 7 days"):
+        IdempotencyStore(lambda: storage.table(unique_name), retention=timedelta(days=6, hours=23))
+
+
 def test_when_two_first_writers_race_exactly_one_wins(store: IdempotencyStore) -> None:
     outcomes = _race(lambda: store.begin("CreateUpdateLead", "race", body_hash(BODY)), threads=12)
     claims = [o for o in outcomes if isinstance(o, Claim)]
