@@ -114,6 +114,25 @@ def _pick(name: str, options: dict[int, str]) -> Attribute:
     return Attribute(name, "picklist", options=options)
 
 
+def _single(table: Table, name: str, target: str, *, server_owned: bool = False) -> None:
+    """A lookup to one table, written through the navigation property of the same name."""
+    table.add(_lookup(name, target, server_owned=server_owned))
+    table.navs[name] = NavProperty(name, name, (target,))
+
+
+def _polymorphic(table: Table, name: str, *targets: str, suffix: str = "") -> None:
+    """A lookup to several tables, written through one navigation property per target."""
+    table.add(_lookup(name, *targets))
+    for target in targets:
+        nav = f"{name}_{target}{suffix}"
+        table.navs[nav] = NavProperty(nav, name, (target,))
+
+
+def _one_to_many(table: Table, name: str, target: str, attribute: str) -> None:
+    """Rows of `target` whose lookup `attribute` points at this row."""
+    table.collections[name] = CollectionNav(name, target, "one_to_many", attribute)
+
+
 _CONSENT = ("donotemail", "donotbulkemail", "donotphone", "donotpostalmail", "donotfax", "donotsendmm")
 _ADDRESS = (("address1_line1", 250), ("address1_line2", 250), ("address1_city", 80),
             ("address1_stateorprovince", 50), ("address1_postalcode", 20), ("address1_country", 80))
@@ -149,6 +168,7 @@ def _owned(table: Table) -> None:
     table.add(_lookup("owninguser", "systemuser", server_owned=True))
     table.add(_lookup("owningteam", "team", server_owned=True))
     table.add(_lookup("owningbusinessunit", "businessunit", server_owned=True))
+    # One navigation property for both targets: the bound URL says which (`/systemusers()`, `/teams()`).
     table.navs["ownerid"] = NavProperty("ownerid", "ownerid", ("systemuser", "team"))
 
 
@@ -187,7 +207,7 @@ def _contactable(table: Table) -> None:
 
 def _mergeable(table: Table) -> None:
     table.add(Attribute("merged", "bool", server_owned=True))
-    table.add(_lookup("masterid", table.logical_name, server_owned=True))
+    _single(table, "masterid", table.logical_name, server_owned=True)
     table.defaults["merged"] = False
 
 
@@ -204,21 +224,16 @@ def _lead() -> Table:
     t.add(_pick("industrycode", _INDUSTRY))
     t.add(Attribute("numberofemployees", "int"))
     t.add(Attribute("revenue", "money"))
-    t.add(_lookup("parentcontactid", "contact"))
-    t.add(_lookup("parentaccountid", "account"))
-    t.add(_lookup("customerid", "account", "contact"))
-    t.navs["parentcontactid"] = NavProperty("parentcontactid", "parentcontactid", ("contact",))
-    t.navs["parentaccountid"] = NavProperty("parentaccountid", "parentaccountid", ("account",))
-    t.navs["customerid_account"] = NavProperty("customerid_account", "customerid", ("account",))
-    t.navs["customerid_contact"] = NavProperty("customerid_contact", "customerid", ("contact",))
+    _single(t, "parentcontactid", "contact")
+    _single(t, "parentaccountid", "account")
+    _polymorphic(t, "customerid", "account", "contact")
     _mergeable(t)
-    t.navs["masterid"] = NavProperty("masterid", "masterid", ("lead",))
     _owned(t)
     _state(t, {0: (1, 2), 1: (3,), 2: (4, 5, 6, 7)}, {0: "Open", 1: "Qualified", 2: "Disqualified"})
     t.defaults["leadqualitycode"] = 2
     t.duplicate_rules = [("emailaddress1",)]
-    t.collections["Lead_Tasks"] = CollectionNav("Lead_Tasks", "task", "one_to_many", "regardingobjectid")
-    t.collections["Lead_Phonecalls"] = CollectionNav("Lead_Phonecalls", "phonecall", "one_to_many", "regardingobjectid")
+    _one_to_many(t, "Lead_Tasks", "task", "regardingobjectid")
+    _one_to_many(t, "Lead_Phonecalls", "phonecall", "regardingobjectid")
     t.collections["listlead_association"] = CollectionNav("listlead_association", "list", "member_lists")
     return t
 
@@ -230,22 +245,16 @@ def _contact() -> Table:
     _contactable(t)
     t.add(Attribute("birthdate", "date"))
     t.add(_pick("gendercode", {1: "Male", 2: "Female"}))
-    t.add(_lookup("parentcustomerid", "account", "contact"))
-    t.add(_lookup("originatingleadid", "lead"))
-    t.navs["parentcustomerid_account"] = NavProperty("parentcustomerid_account", "parentcustomerid", ("account",))
-    t.navs["parentcustomerid_contact"] = NavProperty("parentcustomerid_contact", "parentcustomerid", ("contact",))
-    t.navs["originatingleadid"] = NavProperty("originatingleadid", "originatingleadid", ("lead",))
+    _polymorphic(t, "parentcustomerid", "account", "contact")
+    _single(t, "originatingleadid", "lead")
     _mergeable(t)
-    t.navs["masterid"] = NavProperty("masterid", "masterid", ("contact",))
     _owned(t)
     _state(t, {0: (1,), 1: (2,)}, {0: "Active", 1: "Inactive"})
     t.duplicate_rules = [("emailaddress1",)]
-    t.collections["Contact_Tasks"] = CollectionNav("Contact_Tasks", "task", "one_to_many", "regardingobjectid")
-    t.collections["Contact_Phonecalls"] = CollectionNav(
-        "Contact_Phonecalls", "phonecall", "one_to_many", "regardingobjectid")
-    t.collections["lead_parent_contact"] = CollectionNav("lead_parent_contact", "lead", "one_to_many", "parentcontactid")
-    t.collections["contact_customer_contacts"] = CollectionNav(
-        "contact_customer_contacts", "contact", "one_to_many", "parentcustomerid")
+    _one_to_many(t, "Contact_Tasks", "task", "regardingobjectid")
+    _one_to_many(t, "Contact_Phonecalls", "phonecall", "regardingobjectid")
+    _one_to_many(t, "lead_parent_contact", "lead", "parentcontactid")
+    _one_to_many(t, "contact_customer_contacts", "contact", "parentcustomerid")
     t.collections["listcontact_association"] = CollectionNav("listcontact_association", "list", "member_lists")
     return t
 
@@ -260,21 +269,16 @@ def _account() -> Table:
     t.add(_pick("industrycode", _INDUSTRY))
     t.add(Attribute("numberofemployees", "int"))
     t.add(Attribute("revenue", "money"))
-    t.add(_lookup("primarycontactid", "contact"))
-    t.add(_lookup("parentaccountid", "account"))
-    t.navs["primarycontactid"] = NavProperty("primarycontactid", "primarycontactid", ("contact",))
-    t.navs["parentaccountid"] = NavProperty("parentaccountid", "parentaccountid", ("account",))
+    _single(t, "primarycontactid", "contact")
+    _single(t, "parentaccountid", "account")
     _mergeable(t)
-    t.navs["masterid"] = NavProperty("masterid", "masterid", ("account",))
     _owned(t)
     _state(t, {0: (1,), 1: (2,)}, {0: "Active", 1: "Inactive"})
     t.duplicate_rules = [("name",), ("emailaddress1",)]
-    t.collections["Account_Tasks"] = CollectionNav("Account_Tasks", "task", "one_to_many", "regardingobjectid")
-    t.collections["Account_Phonecalls"] = CollectionNav(
-        "Account_Phonecalls", "phonecall", "one_to_many", "regardingobjectid")
-    t.collections["contact_customer_accounts"] = CollectionNav(
-        "contact_customer_accounts", "contact", "one_to_many", "parentcustomerid")
-    t.collections["lead_parent_account"] = CollectionNav("lead_parent_account", "lead", "one_to_many", "parentaccountid")
+    _one_to_many(t, "Account_Tasks", "task", "regardingobjectid")
+    _one_to_many(t, "Account_Phonecalls", "phonecall", "regardingobjectid")
+    _one_to_many(t, "contact_customer_accounts", "contact", "parentcustomerid")
+    _one_to_many(t, "lead_parent_account", "lead", "parentaccountid")
     t.collections["listaccount_association"] = CollectionNav("listaccount_association", "list", "member_lists")
     return t
 
@@ -293,10 +297,7 @@ def _activity(logical: str, entity_set: str, code: int) -> Table:
     t.defaults["prioritycode"] = 1
     t.add(Attribute("activitytypecode", "string", max_length=64, server_owned=True))
     t.defaults["activitytypecode"] = logical
-    t.add(_lookup("regardingobjectid", "lead", "contact", "account"))
-    for target in ("lead", "contact", "account"):
-        nav = f"regardingobjectid_{target}_{logical}"
-        t.navs[nav] = NavProperty(nav, "regardingobjectid", (target,))
+    _polymorphic(t, "regardingobjectid", "lead", "contact", "account", suffix=f"_{logical}")
     _owned(t)
     return t
 
@@ -352,15 +353,12 @@ def _listmember() -> Table:
     t = Table("listmember", "listmembers", "listmemberid", "name", object_type_code=4301)
     t.add(Attribute("listmemberid", "guid"))
     t.add(_s("name", 100))
-    t.add(_lookup("listid", "list"))
-    t.add(_lookup("entityid", "account", "contact", "lead"))
+    _single(t, "listid", "list")
+    _polymorphic(t, "entityid", "account", "contact", "lead")
     t.add(Attribute("entitytype", "string", max_length=64, server_owned=True))
     t.add(Attribute("createdon", "datetime", server_owned=True))
     t.add(Attribute("modifiedon", "datetime", server_owned=True))
     t.add(Attribute("versionnumber", "bigint", server_owned=True))
-    t.navs["listid"] = NavProperty("listid", "listid", ("list",))
-    for target in ("account", "contact", "lead"):
-        t.navs[f"entityid_{target}"] = NavProperty(f"entityid_{target}", "entityid", (target,))
     return t
 
 
@@ -428,9 +426,7 @@ def _link_currency(table: Table) -> None:
     """Tables with money columns carry the currency those amounts are in."""
     if "transactioncurrencyid" not in table.attributes and any(
             a.type == "money" for a in table.attributes.values()):
-        table.add(_lookup("transactioncurrencyid", "transactioncurrency"))
-        table.navs["transactioncurrencyid"] = NavProperty(
-            "transactioncurrencyid", "transactioncurrencyid", ("transactioncurrency",))
+        _single(table, "transactioncurrencyid", "transactioncurrency")
 
 
 _TYPE_ALIASES = {"text": "string", "integer": "int", "boolean": "bool", "datetimeoffset": "datetime",
