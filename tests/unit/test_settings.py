@@ -106,6 +106,10 @@ def test_optional_settings_have_safe_defaults_and_limits() -> None:
     assert s.idempotency_lease_seconds > 600  # longer than host.json functionTimeout (10 min)
     with pytest.raises(SettingsError, match="IDEMPOTENCY_RETENTION_DAYS"):
         settings(IDEMPOTENCY_RETENTION_DAYS="3")
+    assert settings(IDEMPOTENCY_LEASE_SECONDS="5").idempotency_lease_seconds == 5  # tests shorten it
+    for out_of_range in ("4", "86401", "soon"):
+        with pytest.raises(SettingsError, match="IDEMPOTENCY_LEASE_SECONDS"):
+            settings(IDEMPOTENCY_LEASE_SECONDS=out_of_range)
     with pytest.raises(SettingsError, match="IDEMPOTENCY_TABLE"):
         settings(IDEMPOTENCY_TABLE="bad-name!")
     with pytest.raises(SettingsError, match="CONFIG_CONTAINER"):
