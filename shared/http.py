@@ -250,7 +250,7 @@ def method_not_allowed(req: func.HttpRequest, allowed: Sequence[str]) -> func.Ht
 # -- requests ----------------------------------------------------------------------------------
 
 
-def read_text(req: func.HttpRequest) -> str:
+def _read_text(req: func.HttpRequest) -> str:
     """The body as text, after the content-type and size checks (415, 413, 400 for bad UTF-8)."""
     _check_content_type(req.headers.get("content-type"))
     declared = req.headers.get("content-length")
@@ -260,16 +260,16 @@ def read_text(req: func.HttpRequest) -> str:
     if len(raw) > MAX_BODY_BYTES:
         raise _too_large()
     if not raw.strip():
-        raise ProblemError(400, "Malformed JSON", "The request body is empty; send a JSON object.", errors=[])
+        raise _malformed("The request body is empty; send a JSON object.")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ProblemError(400, "Malformed JSON", "The request body is not valid UTF-8.", errors=[]) from None
+        raise _malformed("The request body is not valid UTF-8.") from None
 
 
 def parse_request(req: func.HttpRequest, model: type[M]) -> tuple[M, Any]:
     """The body validated into `model`, and the parsed JSON as sent (to hash for idempotency)."""
-    text = read_text(req)
+    text = _read_text(req)
     data = _loads(text)
     # JSON-mode validation: strict models still accept ISO dates and the like from JSON strings.
     try:
@@ -280,8 +280,7 @@ def parse_request(req: func.HttpRequest, model: type[M]) -> tuple[M, Any]:
             # JSON that Python reads but pydantic's stricter parser does not (nesting over its
             # limit, a lone surrogate escape): unreadable, not a bad field.
             reason = str(unreadable["msg"]).removeprefix("Invalid JSON: ")
-            raise ProblemError(400, "Malformed JSON", f"The request body is not valid JSON: {reason}.",
-                               errors=[]) from None
+            raise _malformed(f"The request body is not valid JSON: {reason}.") from None
         raise validation_problem(exc) from None
 
 
@@ -309,7 +308,7 @@ def _loads(text: str) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ProblemError(400, "Malformed JSON", f"The request body is not valid JSON{where}.", errors=[]) from None
+        raise _malformed(f"The request body is not valid JSON{where}.") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -327,6 +326,11 @@ def _check_content_type(value: str | None) -> None:
         name, _, charset = param.partition("=")
         if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise ProblemError(415, "Unsupported media type", "JSON bodies must be UTF-8.")
+
+
+def _malformed(detail: str) -> ProblemError:
+    # Unreadable JSON has no fields to list: `errors` is empty (CONTRACT).
+    return ProblemError(400, "Malformed JSON", detail, errors=[])
 
 
 def _too_large() -> ProblemError:
