@@ -11,13 +11,8 @@ TOTAL_EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
 
 class AnnotationFilter:
     def __init__(self, preference: str | None) -> None:
-        self.raw = preference
         value = (preference or "").strip().strip('"')
         self.patterns = [p.strip() for p in value.split(",") if p.strip()]
-
-    @property
-    def requested(self) -> bool:
-        return self.raw is not None
 
     def wants(self, name: str) -> bool:
         for pattern in self.patterns:
@@ -28,7 +23,3 @@ class AnnotationFilter:
             if pattern.endswith(".*") and name.startswith(pattern[:-1]):
                 return True
         return False
-
-    @property
-    def any(self) -> bool:
-        return any(not p.startswith("-") for p in self.patterns)

@@ -28,10 +28,6 @@ def payload_error(message: str) -> ODataError:
     return ODataError(400, "0x80048d19", message)
 
 
-def query_error(message: str) -> ODataError:
-    return ODataError(400, "0x80060888", message)
-
-
 def segment_not_found(segment: str) -> ODataError:
     return ODataError(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
 

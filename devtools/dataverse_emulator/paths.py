@@ -21,10 +21,6 @@ class Segment:
     key: str | None = None  # raw text inside the parentheses, None when there are none
     raw: str = ""
 
-    @property
-    def has_parens(self) -> bool:
-        return self.key is not None
-
 
 def split_path(path: str) -> list[Segment]:
     text = unquote(path).strip("/")

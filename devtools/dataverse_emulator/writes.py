@@ -85,7 +85,7 @@ class Writer:
         self._check_keys(table, row)
         self._check_duplicates(table, row)
         self._check_list_rules(table, row, creating=True)
-        self.store.put(table.logical_name, record_id, self._trim(table, row))
+        self.store.put(table.logical_name, record_id, row)
         self._apply_deferred(table, record_id, deferred)
         return self.store.get(table.logical_name, record_id) or row
 
@@ -109,7 +109,7 @@ class Writer:
         self._check_keys(table, row)
         self._check_duplicates(table, row)
         self._check_list_rules(table, row, creating=False, previous=current)
-        self.store.put(table.logical_name, record_id, self._trim(table, row))
+        self.store.put(table.logical_name, record_id, row)
         self._apply_deferred(table, record_id, deferred)
         return self.store.get(table.logical_name, record_id) or row
 
@@ -436,9 +436,6 @@ class Writer:
                                       "0x80040203")
         elif previous is not None and previous.get("statecode") == 1 and row.get("statecode") == 1:
             raise bad_request("The marketing list is inactive and cannot be modified.", "0x80040203")
-
-    def _trim(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
-        return row
 
     # -- deletes ----------------------------------------------------------------------------
     def _cascade(self, ref: LookupRef) -> None:

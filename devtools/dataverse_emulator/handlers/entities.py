@@ -10,7 +10,6 @@ from ..errors import (
     bad_request,
     duplicate_record,
     method_not_allowed,
-    record_not_found,
     version_mismatch,
 )
 from ..paths import Segment, parse_key
@@ -187,8 +186,3 @@ def property_operation(ctx: Context, table: Table, segment: Segment, name: str, 
         ctx.writer().update(table, record_id, {column: None})
         return empty_response(204)
     raise method_not_allowed(method, f"the property '{name}'")
-
-
-def ensure_exists(ctx: Context, table: Table, record_id: str) -> None:
-    if not ctx.store.exists(table.logical_name, record_id):
-        raise record_not_found(table.logical_name, record_id)

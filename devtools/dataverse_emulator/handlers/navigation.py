@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..context import Context
 from ..errors import ODataError, bad_request, method_not_allowed, payload_error, segment_not_found
 from ..membership import add_member, remove_member
@@ -153,7 +151,3 @@ def _child_nav(child_table: Table, attribute: str, parent_table: str) -> NavProp
         if nav.attribute == attribute and parent_table in nav.targets:
             return nav
     raise ODataError(500, "0x80040216", f"No navigation property for {child_table.logical_name}.{attribute}.")
-
-
-def related_for(ctx: Context, table: Table, row: dict[str, Any], nav: CollectionNav) -> list[dict[str, Any]]:
-    return related_rows(ctx.schema, ctx.store, table, row, nav)
