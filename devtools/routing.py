@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote
 
 __all__ = ["RouteError", "RouteTemplate"]
@@ -38,39 +39,31 @@ def _is_int(bits: int) -> Check:
     return check
 
 
-def _is_float(value: str) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except ValueError:
-        return False
+def _parses(parse: Callable[[str], Any], accept: Callable[[Any], bool] = lambda _: True) -> Check:
+    """A check that `parse` reads the value (and that `accept` likes what it read)."""
+
+    def check(value: str) -> bool:
+        try:
+            return accept(parse(value))
+        except ValueError:
+            return False
+
+    return check
 
 
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_datetime(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+_is_float = _parses(float, math.isfinite)
 
 
 _SIMPLE: dict[str, Check] = {
     "int": _is_int(32),
     "long": _is_int(64),
     "bool": lambda value: value.lower() in ("true", "false"),
-    "guid": _is_guid,
+    "guid": _parses(uuid.UUID),
     "alpha": lambda value: re.fullmatch(r"[A-Za-z]+", value) is not None,
     "decimal": _is_float,
     "double": _is_float,
     "float": _is_float,
-    "datetime": _is_datetime,
+    "datetime": _parses(datetime.fromisoformat),
 }
 
 
