@@ -119,6 +119,13 @@ def test_every_requirement_is_pinned_and_runtime_holds_no_dev_tools() -> None:
         assert importlib.metadata.version(requirement.name) == next(iter(requirement.specifier)).version
 
 
+def test_readme_says_why_each_dependency_is_there() -> None:
+    section = _readme_section("Dependencies").lower()
+    for requirement in _requirements("requirements.txt") + _requirements("requirements-dev.txt"):
+        assert f"`{requirement.name.lower()}`" in section, requirement.name
+    assert "`azurite`" in section
+
+
 def _deployed_python_files() -> list[Path]:
     folders = {path.parent for path in ROOT.glob("*/function.json")}
     return [*ROOT.joinpath("shared").rglob("*.py"), *(p for folder in folders for p in folder.glob("*.py"))]
