@@ -49,7 +49,7 @@ def test_when_the_person_is_a_contact_the_step_skips_and_writes_nothing(journey:
 
 
 def test_when_nobody_matches_a_lead_is_created_with_every_field(journey: Journey, dynamics: Dynamics) -> None:
-    email = unique_email("o'brien")
+    email = unique_email("O'Brien").replace("@example.com", "@Example.COM")  # stored trimmed, case as given
     counter = Counter(dynamics)
     result = journey.ok("lead", body(f"  {email}  ", description="Asked about pricing",
                                      person={**person(f"  {email}  "), "fields": {"leadsourcecode": 8}}))
@@ -250,3 +250,14 @@ def test_when_strings_hold_quotes_and_unicode_dynamics_stores_them_verbatim(
         "Zoë 'Z'", "O'Neil", "Directør \"Ops\"", email)
     again = journey.ok("lead", {"subject": "Second visit", "person": {"email": email.upper()}})
     assert (again["outcome"], again["recordId"]) == ("updated", result["recordId"])
+
+
+def test_when_the_person_field_map_is_configured_the_lead_gets_those_columns(
+    journey: Journey, dynamics: Dynamics, config: ConfigDocument
+) -> None:
+    config.set({"personFields": {"firstName": "firstname", "lastName": "lastname", "email": "emailaddress1",
+                                 "company": "companyname", "jobTitle": None, "phone": "mobilephone"}})
+    result = journey.ok("lead", body(unique_email()))
+    lead = dynamics.record("leads", result["recordId"], "mobilephone,telephone1,jobtitle,companyname")
+    assert (lead["mobilephone"], lead["telephone1"], lead["jobtitle"], lead["companyname"]) == (
+        "+44 20 1234", None, None, "Analytical Ltd")
