@@ -32,6 +32,7 @@ from typing import Any
 import requests
 
 from devtools import stack
+from shared.dynamics.masking import mask_email
 
 SEED = stack.REPO_ROOT / "devtools" / "demo_seed.json"
 DEMO_KEY = "demo-function-key"
@@ -222,13 +223,18 @@ STEP_NAMES = {LEAD_STEP: "CreateUpdateLead", ACTIVITY_STEP: "AddActivity", LIST_
 
 # One row per journey-step call: step, person (masked e-mail), outcome, reason, record, round trips.
 JOURNEY_ROWS: list[list[str]] = []
+# What the journey must show: every outcome and reason code of the three steps (CONTRACT).
+JOURNEY_MUST_SHOW = {
+    "created", "updated", "skipped", "activityLogged", "added", "alreadyMember",
+    "existsAsContact", "noMatchingLead", "noMatchingContact", "noMatch",
+    "listNotFound", "listIsDynamic", "listLocked", "listInactive", "listMemberTypeMismatch", "listNameAmbiguous",
+}
 
 
-def _masked(address: str | None) -> str:
-    if not address:
-        return "-"
-    local, _, domain = address.strip().partition("@")
-    return f"{local[:1]}***@{domain}"
+def journey_gaps() -> list[str]:
+    """The outcomes and reason codes no journey step showed."""
+    shown = {row[2].split(" ")[0] for row in JOURNEY_ROWS} | {row[3] for row in JOURNEY_ROWS}
+    return sorted(JOURNEY_MUST_SHOW - shown)
 
 
 def _short_id(record_id: str | None) -> str:
@@ -247,8 +253,10 @@ def step(demo: Demo, path: str, body: dict[str, Any], status: int = 200, **field
             parsed = {}
         parsed = parsed if isinstance(parsed, dict) else {}
         outcome = str(parsed.get("outcome") or response.status_code)
+        trips = str(parsed.get("dynamicsRequests", "-"))
         if parsed.get("idempotent"):
             outcome += " (replay)"
+            trips = f"0 (first call: {trips})"  # a replay answers from storage
         if parsed.get("dryRun"):
             outcome += " (dry run)"
         record = ""
@@ -257,9 +265,8 @@ def step(demo: Demo, path: str, body: dict[str, Any], status: int = 200, **field
         if parsed.get("activityId"):
             record += f", activity {_short_id(parsed['activityId'])}"
         JOURNEY_ROWS.append([
-            STEP_NAMES[path], _masked(body.get("person", {}).get("email")), outcome,
-            str(parsed.get("reason") or parsed.get("code") or ""), record,
-            str(parsed.get("dynamicsRequests", "-")),
+            STEP_NAMES[path], mask_email(str(body.get("person", {}).get("email") or "-").strip()), outcome,
+            str(parsed.get("reason") or parsed.get("code") or ""), record, trips,
         ])
     return answer
 
@@ -497,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(local.functions.url, DEMO_KEY, local.emulator.url, DEMO_TOKEN)
         before = snapshot(demo)
         failures = run_journey(demo, SCENARIOS)
+        if journey_gaps():
+            failures.append(("Journey steps", "no step showed " + ", ".join(journey_gaps())))
         after = snapshot(demo)
     finally:
         local.stop()
