@@ -868,6 +868,9 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out as separate writes; with Nagle on, a kept-alive client waits for
     # the delayed ACK (about 40 ms) on every response.
     disable_nagle_algorithm = True
+    # A client that goes quiet mid-request (or an idle kept-alive connection) must not hold a
+    # thread, or shutdown, for ever; a function's own run time is not bounded by this.
+    timeout = 60
     server: _Server
 
     def _serve(self) -> None:
