@@ -23,7 +23,7 @@ from .batch import (
     parse_batch_response,
 )
 from .changes import ChangeFeed, DeletedRecord
-from .client import DataverseClient, UpsertResult, primary_key
+from .client import DataverseClient, UpsertResult
 from .errors import (
     ConcurrencyError,
     DataverseAuthError,
@@ -37,6 +37,7 @@ from .errors import (
 )
 from .query import Expand, Filter, Query, bind, literal
 from .retry import RetryPolicy
+from .tables import primary_key
 
 __all__ = [
     "MAX_BATCH_OPERATIONS",

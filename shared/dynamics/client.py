@@ -52,6 +52,7 @@ from .query import (
     qualified_name,
 )
 from .retry import RetryPolicy
+from .tables import primary_key as _primary_key  # methods have a `primary_key` argument
 from .transport import DEFAULT_TIMEOUT, Request, RequestCounter, Transport, json_body, response_body
 
 logger = logging.getLogger(__name__)
@@ -63,31 +64,7 @@ CRM_NAMESPACE = "Microsoft.Dynamics.CRM."
 # Actions Dataverse applies idempotently, so resending one after an unclear failure is safe.
 IDEMPOTENT_ACTIONS = frozenset({"AddMemberList"})
 
-PRIMARY_KEYS = {
-    "leads": "leadid",
-    "contacts": "contactid",
-    "accounts": "accountid",
-    "tasks": "activityid",
-    "phonecalls": "activityid",
-    "emails": "activityid",
-    "appointments": "activityid",
-    "activitypointers": "activityid",
-    "lists": "listid",
-    "listmembers": "listmemberid",
-    "systemusers": "systemuserid",
-    "teams": "teamid",
-}
-
 Key = str | uuid.UUID | Mapping[str, Literal]
-
-
-def primary_key(entity_set: str) -> str:
-    """The primary key column of an entity set (`leads` -> `leadid`, `tasks` -> `activityid`)."""
-    identifier(entity_set)
-    if entity_set in PRIMARY_KEYS:
-        return PRIMARY_KEYS[entity_set]
-    singular = entity_set[:-3] + "y" if entity_set.endswith("ies") else entity_set.removesuffix("s")
-    return singular + "id"
 
 
 @dataclass(frozen=True)
@@ -578,10 +555,6 @@ class DataverseClient:
 
     def __repr__(self) -> str:
         return f"DataverseClient({mask(self._origin)!r})"
-
-
-def _primary_key(entity_set: str) -> str:
-    return primary_key(entity_set)
 
 
 def _check_page_size(page_size: int) -> None:

@@ -26,6 +26,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from .tables import GUID_COLUMNS
+
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _IDENTIFIER = re.compile(rf"^{_IDENT}$")
 _PATH = re.compile(rf"^{_IDENT}(/{_IDENT})*$")
@@ -142,10 +144,12 @@ def format_datetime(value: dt.datetime) -> str:
 
 
 def _comparison_literal(name: str, value: Literal) -> str:
-    # A GUID given as a string is written unquoted when the column is a key or lookup
-    # (`leadid`, `_parentcontactid_value`); anywhere else a string stays a string.
-    last = name.rsplit("/", 1)[-1].lower()
-    if isinstance(value, str) and _GUID.match(value) and (last.endswith("id") or last.endswith("_value")):
+    # A GUID given as a string is written unquoted only where the column is surely a GUID: a
+    # lookup (`_parentcontactid_value`) or a known primary key (`leadid`). A custom text column
+    # that happens to end in `id` keeps its string (pass `uuid.UUID` for other GUID columns).
+    last = name.rsplit("/", 1)[-1]
+    is_lookup = last.startswith("_") and last.endswith("_value")
+    if isinstance(value, str) and _GUID.match(value) and (is_lookup or last in GUID_COLUMNS):
         return value.lower()
     return literal(value)
 

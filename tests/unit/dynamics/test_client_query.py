@@ -10,6 +10,7 @@ import pytest
 
 from shared.dynamics import DataverseClient, DataverseRequestError, Expand, Query
 from shared.dynamics import Filter as F
+from tests.conftest import Dataverse
 
 AWKWARD = [
     "o'brien@example.com",
@@ -155,6 +156,16 @@ def test_when_dates_and_guids_are_compared_they_are_sent_unquoted_and_match(clie
     assert [r["leadid"] for r in client.list_records("leads", recent)] == [lead]
     future = Query(select=["leadid"], filter=F.gt("createdon", now + dt.timedelta(hours=1)))
     assert list(client.list_records("leads", future)) == []
+
+
+def test_when_a_text_column_ending_in_id_holds_a_guid_it_is_found_by_that_text(
+    dataverse: Dataverse, client: DataverseClient
+) -> None:
+    platform_id = str(uuid.uuid4())
+    dataverse.seed({"$entities": {"contact": {"attributes": {"new_platformcontactid": "string"}}}})
+    contact = client.create_record("contacts", {"lastname": "P", "new_platformcontactid": platform_id})
+    query = Query(select=["contactid"], filter=F.eq("new_platformcontactid", platform_id))
+    assert [row["contactid"] for row in client.list_records("contacts", query)] == [contact]
 
 
 def test_when_related_rows_are_expanded_nested_select_and_filter_apply(client: DataverseClient) -> None:

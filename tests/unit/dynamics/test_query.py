@@ -89,9 +89,16 @@ def test_when_a_filter_is_built_it_reads_as_odata(built: F, expected: str) -> No
 
 def test_when_a_guid_is_compared_with_a_key_or_lookup_it_is_unquoted() -> None:
     assert str(F.eq("_parentcontactid_value", GUID)) == f"_parentcontactid_value eq {GUID.lower()}"
+    assert str(F.eq("parentcontactid/_ownerid_value", GUID)) == f"parentcontactid/_ownerid_value eq {GUID.lower()}"
+    assert str(F.eq("systemuserid", GUID)) == f"systemuserid eq {GUID.lower()}"
     assert str(F.eq("leadid", uuid.UUID(GUID))) == f"leadid eq {GUID.lower()}"
-    # A GUID-shaped text compared with a text column stays a string.
-    assert str(F.eq("description", GUID)) == f"description eq '{GUID}'"
+    assert str(F.eq("new_eventid", uuid.UUID(GUID))) == f"new_eventid eq {GUID.lower()}"
+
+
+@pytest.mark.parametrize("column", ["description", "new_platformcontactid", "new_eventid", "externalid"])
+def test_when_a_guid_shaped_text_is_compared_with_another_column_it_stays_a_string(column: str) -> None:
+    # Only lookups and known keys are surely GUID columns; a text column ending in `id` is text.
+    assert str(F.eq(column, GUID)) == f"{column} eq '{GUID}'"
 
 
 def test_when_in_is_built_values_are_json_double_quoted() -> None:
