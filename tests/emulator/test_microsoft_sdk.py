@@ -35,8 +35,6 @@ def tls_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Ser
     seed = logs / "seed.json"
     seed.write_text(json.dumps(SEED))
     service = stack.start_emulator(logs, token=TOKEN, tls=True, seed=seed)
-    port = service.url.rsplit(":", 1)[1]
-    service.env["CA_BUNDLE"] = str(logs / f"emulator-{port}" / "cert.pem")
     yield service
     service.stop()
 
@@ -45,15 +43,15 @@ def tls_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Ser
 def sdk(tls_emulator: stack.Service, monkeypatch: pytest.MonkeyPatch) -> object:
     from PowerPlatform.Dataverse.client import DataverseClient
 
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_emulator.env["CA_BUNDLE"])
-    requests.post(f"{tls_emulator.url}/_emulator/reset", timeout=10, verify=tls_emulator.env["CA_BUNDLE"])
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_emulator.env["REQUESTS_CA_BUNDLE"])
+    requests.post(f"{tls_emulator.url}/_emulator/reset", timeout=10, verify=tls_emulator.env["REQUESTS_CA_BUNDLE"])
     return DataverseClient(tls_emulator.url, _StaticCredential())
 
 
 @pytest.mark.slow
 def test_when_the_emulator_serves_tls_its_certificate_is_trusted_by_the_ca_bundle(
         tls_emulator: stack.Service) -> None:
-    bundle = tls_emulator.env["CA_BUNDLE"]
+    bundle = tls_emulator.env["REQUESTS_CA_BUNDLE"]
     assert Path(bundle).exists()
     response = requests.get(f"{tls_emulator.url}/api/data/v9.2/WhoAmI", verify=bundle, timeout=10,
                             headers={"Authorization": f"Bearer {TOKEN}"})
@@ -101,6 +99,6 @@ def test_when_microsofts_sdk_drives_the_emulator_every_journey_works(sdk: object
     records.delete("contact", contact_id)
     assert records.retrieve("contact", contact_id) is None
 
-    stats = requests.get(f"{tls_emulator.url}/_emulator/stats", timeout=10, verify=tls_emulator.env["CA_BUNDLE"]).json()
+    stats = requests.get(f"{tls_emulator.url}/_emulator/stats", timeout=10, verify=tls_emulator.env["REQUESTS_CA_BUNDLE"]).json()
     assert {"EntityDefinitions", "contacts", "$batch"} <= set(stats["byPath"])
     assert stats["byStatus"].get("500", 0) == 0 and stats["byStatus"].get("501", 0) == 0
