@@ -29,7 +29,7 @@ from shared.steps.common import (
     who,
 )
 from shared.steps.models import ActivityRequest, ActivitySpec
-from shared.steps.result import Create, Plan, StepResult
+from shared.steps.result import Attempt, Create, Plan, StepResult
 
 __all__ = ["ID_NAMESPACE", "SCOPE", "decide", "due_at", "prepare", "search_order"]
 
@@ -105,13 +105,11 @@ def decide(
     config: StepConfig,
     lookups: Lookups,
     found: Found,
-    *,
-    new_id: str | None = None,
-    dry_run: bool = False,
-    now: datetime | None = None,
+    attempt: Attempt | None = None,
 ) -> Plan:
-    """The plan for `request` given the rows found; `new_id` is the id the activity must get."""
-    now = now or datetime.now(UTC)
+    """The plan for `request` given the rows found."""
+    attempt = attempt or Attempt()
+    dry_run = attempt.dry_run
     name = who(request.person)
     label = _LABELS[request.activity.type]
     preferred = lookups.kinds[0]
@@ -125,7 +123,7 @@ def decide(
         detail = f"{no_record(name, preferred)}, so no {label} {was(dry_run)} logged {no_fallback(preferred)}."
         return Plan(StepResult(outcome="skipped", reason=NO_MATCH_REASON[preferred], detail=detail, dry_run=dry_run))
 
-    data = _activity_data(request, config, match, now) | lookups.owner_bind(found)
+    data = _activity_data(request, config, match, attempt.now) | lookups.owner_bind(found)
     kind_label = ENTITIES[match.kind].label
     fallback = ""
     if match.kind != preferred:
@@ -141,6 +139,6 @@ def decide(
             outcome="activityLogged", entity=match.kind, record_id=match.record_id, duplicates=match.duplicates,
             detail=detail, dry_run=dry_run,
         ),
-        write=Create(_ENTITY_SETS[request.activity.type], data, record_id=new_id.lower() if new_id else None),
+        write=Create(_ENTITY_SETS[request.activity.type], data, record_id=attempt.record_id),
         created_id_field="activity_id",
     )

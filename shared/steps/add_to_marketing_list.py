@@ -8,7 +8,6 @@ The list is checked first: a list that cannot take this member is a 422 with a `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from shared.dynamics.query import Expand, Filter, Query
@@ -28,7 +27,7 @@ from shared.steps.common import (
     who,
 )
 from shared.steps.models import ListRequest
-from shared.steps.result import Action, Plan, StepRefused, StepResult
+from shared.steps.result import Action, Attempt, Plan, StepRefused, StepResult
 
 __all__ = ["ID_NAMESPACE", "LIST_SELECT", "MEMBER_TYPE", "SCOPE", "check_list", "decide", "prepare"]
 
@@ -120,13 +119,12 @@ def decide(
     config: StepConfig,
     lookups: Lookups,
     found: Found,
-    *,
-    new_id: str | None = None,
-    dry_run: bool = False,
-    now: datetime | None = None,
+    attempt: Attempt | None = None,
 ) -> Plan:
-    """The plan for `request` given the rows found; raises `StepRefused` for an unusable list."""
-    del new_id, now  # membership has no client-chosen id, and does not depend on the time
+    """The plan for `request` given the rows found; raises `StepRefused` for an unusable list.
+
+    Membership has no id the step could choose, and does not depend on the time."""
+    dry_run = (attempt or Attempt()).dry_run
     row = check_list(request, found.flat("list"))
     list_id = str(row["listid"]).lower()
     words = _list_words(request, row)

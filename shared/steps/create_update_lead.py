@@ -12,7 +12,6 @@ and that Contact's Account.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from shared.dynamics.query import Expand, bind
@@ -30,7 +29,7 @@ from shared.steps.common import (
     who,
 )
 from shared.steps.models import LeadRequest
-from shared.steps.result import Create, Plan, StepResult, Update
+from shared.steps.result import Attempt, Create, Plan, StepResult, Update
 
 __all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "prepare"]
 
@@ -96,13 +95,11 @@ def decide(
     config: StepConfig,
     lookups: Lookups,
     found: Found,
-    *,
-    new_id: str | None = None,
-    dry_run: bool = False,
-    now: datetime | None = None,
+    attempt: Attempt | None = None,
 ) -> Plan:
-    """The plan for `request` given the rows found; `new_id` is the id a new Lead must get."""
-    del now  # the decision does not depend on the time
+    """The plan for `request` given the rows found."""
+    attempt = attempt or Attempt()
+    dry_run, new_id = attempt.dry_run, attempt.record_id
     name = who(request.person)
     contact = lookups.match("contact", found)
     lead = lookups.match("lead", found)
@@ -147,7 +144,7 @@ def decide(
             outcome="created", entity="lead", record_id=None, linked_contact_id=contact_id,
             linked_account_id=account_id, detail=detail, dry_run=dry_run,
         ),
-        write=Create("leads", data, record_id=_lower(new_id)),
+        write=Create("leads", data, record_id=new_id),
     )
 
 

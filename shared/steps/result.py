@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
     "Action",
+    "Attempt",
     "Create",
     "Outcome",
     "Plan",
@@ -73,6 +75,21 @@ class StepRefused(Exception):
         self.code = code
         self.detail = detail
         self.title = title
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a decision may depend on besides the request and the rows found: the id a new record
+    must get (derived from the idempotency key), whether this is a dry run, and the time."""
+
+    new_id: str | None = None
+    dry_run: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def record_id(self) -> str | None:
+        """The id for a record this attempt creates (GUIDs compare lowercase)."""
+        return self.new_id.lower() if self.new_id else None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from shared.dynamics.query import Query
 from shared.steps import add_activity, add_to_marketing_list, create_update_lead
 from shared.steps.common import Found, Lookups, StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
-from shared.steps.result import Action, Create, Plan, StepResult, Update
+from shared.steps.result import Action, Attempt, Create, Plan, StepResult, Update
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash
 
 __all__ = ["ADD_ACTIVITY", "ADD_TO_MARKETING_LIST", "CREATE_UPDATE_LEAD", "StepDefinition", "act", "run_step"]
@@ -63,7 +63,7 @@ class StepDefinition(Generic[R]):
     scope: str
     id_namespace: str | None  # new records get ids derived from the key in this namespace
     prepare: Callable[[R, StepConfig], Lookups]
-    decide: Callable[..., Plan]
+    decide: Callable[[R, StepConfig, Lookups, Found, Attempt], Plan]
 
 
 CREATE_UPDATE_LEAD: StepDefinition[LeadRequest] = StepDefinition(
@@ -112,12 +112,12 @@ def act(client: StepClient, plan: Plan) -> StepResult:
 
 def _attempt(
     definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
-    *, new_id: str | None, dry_run: bool, now: datetime,
+    attempt: Attempt,
 ) -> StepResult:
     found = look_up(client, lookups)
-    plan = definition.decide(request, config, lookups, found, new_id=new_id, dry_run=dry_run, now=now)
-    result = plan.result if dry_run else act(client, plan)
-    return replace(result, dynamics_requests=client.request_count, dry_run=dry_run)
+    plan = definition.decide(request, config, lookups, found, attempt)
+    result = plan.result if attempt.dry_run else act(client, plan)
+    return replace(result, dynamics_requests=client.request_count, dry_run=attempt.dry_run)
 
 
 def _release(store: IdempotencyStore, claim: Claim) -> None:
@@ -147,14 +147,12 @@ def run_step(
     now = now or datetime.now(UTC)
     lookups = definition.prepare(request, config)
     if request.dry_run:
-        return _attempt(definition, request, config, lookups, client, new_id=None, dry_run=True,
-                        now=now).to_body()
+        return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now)).to_body()
     key = request.idempotency_key
     if key is None or store is None:
         if key is not None:
             log.warning("no idempotency store configured; the key of %s is ignored", definition.scope)
-        return _attempt(definition, request, config, lookups, client, new_id=None, dry_run=False,
-                        now=now).to_body()
+        return _attempt(definition, request, config, lookups, client, Attempt(now=now)).to_body()
 
     begun = store.begin(definition.scope, key, body_hash(raw_body))
     if isinstance(begun, StoredResponse):
@@ -164,8 +162,7 @@ def run_step(
     claim: Claim = begun
     new_id = claim.derived_id(definition.id_namespace) if definition.id_namespace else None
     try:
-        body = _attempt(definition, request, config, lookups, client, new_id=new_id, dry_run=False,
-                        now=now).to_body()
+        body = _attempt(definition, request, config, lookups, client, Attempt(new_id, now=now)).to_body()
     except Exception:
         _release(store, claim)
         raise

@@ -24,15 +24,9 @@ from shared.resolution import (
     person_attributes,
     rank,
 )
+from shared.steps.common import DEFAULT_PERSON_FIELDS
 
-PERSON_FIELDS = {
-    "firstName": "firstname",
-    "lastName": "lastname",
-    "email": "emailaddress1",
-    "company": "companyname",
-    "jobTitle": "jobtitle",
-    "phone": "telephone1",
-}
+PERSON_FIELDS = DEFAULT_PERSON_FIELDS  # CONTRACT's default person field map
 EMAIL = [["emailaddress1"]]
 EMAIL_THEN_NAME = [["emailaddress1"], ["firstname", "lastname", "companyname"]]
 

@@ -10,7 +10,7 @@ import pytest
 from shared.steps import add_activity as step
 from shared.steps.common import StepConfig
 from shared.steps.models import ActivityRequest
-from shared.steps.result import Create, Plan
+from shared.steps.result import Attempt, Create, Plan
 from tests.unit.steps.helpers import CONTACT_1, LEAD_1, LEAD_2, USER_1, contact, found_for, lead
 
 CONFIG = StepConfig()
@@ -29,7 +29,7 @@ def plan_for(req: ActivityRequest, *, leads: list[dict[str, Any]] | None = None,
              dry_run: bool = False, users: list[dict[str, Any]] | None = None) -> Plan:
     lookups = step.prepare(req, config)
     found = found_for(lookups, leads=leads or [], contacts=contacts or [], users=users or [])
-    return step.decide(req, config, lookups, found, new_id=new_id, dry_run=dry_run, now=NOW)
+    return step.decide(req, config, lookups, found, Attempt(new_id, dry_run, NOW))
 
 
 ROUTING = [

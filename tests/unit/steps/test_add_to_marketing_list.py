@@ -9,7 +9,7 @@ import pytest
 from shared.steps import add_to_marketing_list as step
 from shared.steps.common import StepConfig
 from shared.steps.models import ListRequest
-from shared.steps.result import Action, Plan, StepRefused
+from shared.steps.result import Action, Attempt, Plan, StepRefused
 from tests.unit.steps.helpers import (
     CONTACT_1,
     LEAD_1,
@@ -35,7 +35,7 @@ def plan_for(req: ListRequest, lists: list[dict[str, Any]], *, records: list[dic
     records = records or []
     found = found_for(lookups, leads=[r for r in records if "leadid" in r],
                       contacts=[r for r in records if "contactid" in r], lists=lists)
-    return step.decide(req, CONFIG, lookups, found, dry_run=dry_run)
+    return step.decide(req, CONFIG, lookups, found, Attempt(dry_run=dry_run))
 
 
 @pytest.mark.parametrize(

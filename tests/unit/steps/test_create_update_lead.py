@@ -10,7 +10,7 @@ import pytest
 from shared.steps import create_update_lead as step
 from shared.steps.common import InvalidStepInput, StepConfig
 from shared.steps.models import LeadRequest
-from shared.steps.result import Create, Plan, Update
+from shared.steps.result import Attempt, Create, Plan, Update
 from tests.unit.steps.helpers import (
     ACCOUNT_1,
     CONTACT_1,
@@ -38,7 +38,7 @@ def plan_for(req: LeadRequest, *, leads: Sequence[dict[str, Any]] = (), contacts
              dry_run: bool = False) -> Plan:
     lookups = step.prepare(req, config)
     found = found_for(lookups, leads=leads, contacts=contacts, users=users)
-    return step.decide(req, config, lookups, found, new_id=new_id, dry_run=dry_run)
+    return step.decide(req, config, lookups, found, Attempt(new_id, dry_run))
 
 
 def test_when_the_person_is_a_contact_the_default_mode_skips_and_writes_nothing() -> None:
