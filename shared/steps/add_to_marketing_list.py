@@ -140,7 +140,7 @@ def decide(
     memberships = match.record.get(_MEMBERSHIP[request.target]) or []
     owner = possessive(name)
     if any(str(item.get("listid", "")).lower() == list_id for item in memberships):
-        detail = f"{owner} {label} is already on {words}, so nothing was changed{duplicates_note(match)}."
+        detail = f"{owner} {label} is already on {words}, so nothing {was(dry_run)} changed{duplicates_note(match)}."
         return Plan(
             StepResult(outcome="alreadyMember", entity=request.target, record_id=match.record_id,
                        duplicates=match.duplicates, detail=detail, dry_run=dry_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,3 +210,32 @@ def config_document(connection_string: str) -> Iterator[ConfigDocument]:
 
 def person(email: str, **more: Any) -> dict[str, Any]:
     return {"email": email, "firstName": "Ada", "lastName": "Lovelace", **more}
+
+
+@dataclass
+class Case:
+    """A keyed step whose one write can be watched: what it sends, where it writes, what it made."""
+
+    body: dict[str, Any]
+    write_path: str  # the failNext prefix of the step's one write
+    written: Callable[[Dynamics], list[str]]  # ids of what the write made (records or members)
+    id_field: str  # the result field holding that id
+
+
+def keyed_case(step: str, dynamics: Dynamics) -> Case:
+    """A new person, seeded so that `step` (with an idempotency key) writes exactly one thing."""
+    email, key = unique_email(), new_id()
+    if step == "lead":
+        return Case({"idempotencyKey": key, "person": person(email), "subject": "Webinar"}, "leads",
+                    lambda dyn: [row["leadid"] for row in dyn.find("leads", emailaddress1=email)], "recordId")
+    if step == "activity":
+        lead_id = new_id()
+        dynamics.seed({"leads": [{"leadid": lead_id, "emailaddress1": email, "lastname": "L"}]})
+        regarding = {"$filter": f"_regardingobjectid_value eq {lead_id}"}
+        return Case({"idempotencyKey": key, "person": person(email), "activity": {"type": "task", "subject": "Call"}},
+                    "tasks", lambda dyn: [row["activityid"] for row in dyn.rows("tasks", **regarding)], "activityId")
+    list_id = new_id()
+    dynamics.seed({"lists": [{"listid": list_id, "listname": "Newsletter", "createdfromcode": 2}],
+                   "contacts": [{"contactid": new_id(), "emailaddress1": email, "lastname": "L"}]})
+    return Case({"idempotencyKey": key, "person": person(email), "target": "contact", "list": {"id": list_id}},
+                f"lists({list_id})", lambda dyn: dyn.members(list_id, "contact"), "recordId")

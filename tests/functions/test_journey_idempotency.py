@@ -15,10 +15,12 @@ import requests
 
 from devtools import stack
 from tests.functions.journey_helpers import (
+    Case,
     Counter,
     Dynamics,
     Journey,
     assert_step_result,
+    keyed_case,
     new_id,
     person,
     unique_email,
@@ -157,27 +159,25 @@ def fragile_host(stack_logs: Path, azurite: stack.Service, emulator: stack.Servi
         host.stop()
 
 
-def _crash_after_write(dynamics: Dynamics, journey: Journey, host: stack.Service, step: str, body: dict[str, Any],
-                       written: Any) -> None:
+def _crash_after_write(dynamics: Dynamics, journey: Journey, host: stack.Service, step: str, case: Case) -> None:
     """Send the step, let Dynamics commit its write, then kill the host before it can answer.
 
     The emulator answers the write with a 429 *after* committing it, asking for a 25 s wait: the
     host's client sits in that wait (holding the pending idempotency claim) when it is killed.
     """
-    path = {"lead": "leads", "activity": "tasks"}[step]
-    dynamics.faults({"failNext": [{"method": "POST", "path": path, "status": 429, "retryAfter": 25,
+    dynamics.faults({"failNext": [{"method": "POST", "path": case.write_path, "status": 429, "retryAfter": 25,
                                    "after": True, "count": 1}]})
 
     def send() -> None:
         with contextlib.suppress(requests.RequestException):  # the host dies mid-request
-            journey.post(step, body, timeout=60)
+            journey.post(step, case.body, timeout=60)
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not written() and time.monotonic() < deadline:
+    while not case.written(dynamics) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert written(), "the write never reached Dynamics"
+    assert case.written(dynamics), "the write never reached Dynamics"
     host.process.kill()
     host.process.wait(timeout=10)
     thread.join(timeout=10)
@@ -202,39 +202,25 @@ def _retry_until_done(journey: Journey, step: str, body: dict[str, Any]) -> dict
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("step", "id_field", "outcome", "retry_requests"),
+    ("step", "outcome", "retry_requests"),
     [
         # The retry's look-up finds the Lead with the id derived from the key: no write.
-        ("lead", "recordId", "created", 1),
+        ("lead", "created", 1),
         # The retry's create meets its own derived id (412): the Task is the earlier one.
-        ("activity", "activityId", "activityLogged", 2),
+        ("activity", "activityLogged", 2),
+        # The retry's look-up finds the person on the list: membership has no id to derive.
+        ("list", "alreadyMember", 1),
     ],
 )
-def test_when_the_host_dies_after_the_dynamics_write_the_retry_reports_it_without_a_second_record(
-    dynamics: Dynamics, fragile_host: Any, function_key: str, step: str, id_field: str, outcome: str,
-    retry_requests: int,
+def test_when_the_host_dies_after_the_dynamics_write_the_retry_reports_it_without_writing_twice(
+    dynamics: Dynamics, fragile_host: Any, function_key: str, step: str, outcome: str, retry_requests: int,
 ) -> None:
-    email, key, lead_id = unique_email(), new_id(), new_id()
-    if step == "lead":
-        body = lead_body(email, key)
-
-        def written() -> list[str]:
-            return [row["leadid"] for row in dynamics.find("leads", emailaddress1=email)]
-    else:
-        dynamics.seed({"leads": [{"leadid": lead_id, "emailaddress1": email, "lastname": "L"}]})
-        body = {"idempotencyKey": key, "person": person(email), "activity": {"type": "task", "subject": "Call"}}
-
-        def written() -> list[str]:
-            regarding = {"$filter": f"_regardingobjectid_value eq {lead_id}"}
-            return [row["activityid"] for row in dynamics.rows("tasks", **regarding)]
-
+    case = keyed_case(step, dynamics)
     host = fragile_host()
-    _crash_after_write(dynamics, Journey(host.url, function_key), host, step, body, written)
-    first = written()
+    _crash_after_write(dynamics, Journey(host.url, function_key), host, step, case)
+    first = case.written(dynamics)
     assert len(first) == 1
-    result = _retry_until_done(Journey(fragile_host().url, function_key), step, body)
-    assert (result["outcome"], result[id_field], result["idempotent"]) == (outcome, first[0], False)
+    result = _retry_until_done(Journey(fragile_host().url, function_key), step, case.body)
+    assert (result["outcome"], result[case.id_field], result["idempotent"]) == (outcome, first[0], False)
     assert result["dynamicsRequests"] == retry_requests
-    if step == "activity":
-        assert (result["entity"], result["recordId"]) == ("lead", lead_id)
-    assert written() == first
+    assert case.written(dynamics) == first

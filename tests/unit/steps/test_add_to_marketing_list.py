@@ -136,3 +136,11 @@ def test_when_the_lookups_are_planned_membership_is_expanded_with_the_list_predi
 def test_when_a_dry_run_would_add_the_detail_says_so() -> None:
     plan = plan_for(request(), [marketing_list()], records=[contact()], dry_run=True)
     assert plan.result.detail == "Ada's Contact would be added to the marketing list \u201cWebinar\u201d; nothing was written."
+
+
+def test_when_a_dry_run_meets_a_member_the_detail_says_nothing_would_change() -> None:
+    member = contact(listcontact_association=[{"listid": LIST_1}])
+    plan = plan_for(request(), [marketing_list()], records=[member], dry_run=True)
+    assert (plan.result.outcome, plan.result.dry_run, plan.write) == ("alreadyMember", True, None)
+    assert plan.result.detail == ("Ada's Contact is already on the marketing list \u201cWebinar\u201d, "
+                                  "so nothing would be changed.")
