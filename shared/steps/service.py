@@ -2,8 +2,9 @@
 
 Each takes the worker's dependencies, the validated request and the parsed JSON body, runs the
 step (`shared.steps.runner`), and returns the body of the 200 answer. A configuration that makes
-the person unusable is a 400 and a list that cannot take the member a 422, both raised as
-`ProblemError`; Dynamics and storage errors pass through to the HTTP layer, which maps them.
+the person unusable is a 400, a list that cannot take the member a 422, and a record that
+vanished between the look-up and the write a 503 (a retry decides afresh), all raised as
+`ProblemError`; other Dynamics and storage errors pass through to the HTTP layer, which maps them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.dynamics.errors import RecordNotFoundError
 from shared.http import ProblemError
 from shared.steps.common import InvalidStepInput, StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
@@ -48,6 +50,13 @@ def run(
                            errors=errors) from None
     except StepRefused as exc:
         raise ProblemError(exc.status, exc.title, exc.detail, code=exc.code) from None
+    except RecordNotFoundError:
+        # The record found a moment ago (the Lead, the list, the member) was deleted or merged
+        # before the write: a retry looks again and decides afresh, so this is not a 502.
+        raise ProblemError(503, "Dynamics changed during the step",
+                           "A record the step had just found was deleted or merged in Dynamics before it "
+                           "could be written; retry the step.", code="dynamicsChanged",
+                           headers={"Retry-After": "1"}) from None
 
 
 def create_update_lead(deps: Dependencies, request: LeadRequest, raw_body: Any) -> dict[str, Any]:

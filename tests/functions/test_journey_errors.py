@@ -158,6 +158,27 @@ def test_when_the_list_action_is_refused_the_step_answers_502(journey: Journey, 
     assert dynamics.members(list_id, "contact") == []
 
 
+@pytest.mark.parametrize("step", ["lead", "list"])
+def test_when_the_record_found_vanishes_before_the_write_the_step_answers_503_and_a_retry_decides_afresh(
+    journey: Journey, dynamics: Dynamics, step: str
+) -> None:
+    """A Lead merged away, or a list deleted, between the look-up and the write (Dataverse: 404)."""
+    email, record_id, list_id = unique_email(), new_id(), new_id()
+    if step == "lead":
+        dynamics.seed({"leads": [{"leadid": record_id, "emailaddress1": email, "lastname": "L"}]})
+        body, method, path = {"person": person(email), "subject": "x"}, "PATCH", "leads"
+    else:
+        dynamics.seed({"lists": [{"listid": list_id, "listname": "N", "createdfromcode": 2}],
+                       "contacts": [{"contactid": record_id, "emailaddress1": email, "lastname": "L"}]})
+        body, method, path = {"person": person(email), "target": "contact", "list": {"id": list_id}}, "POST", "lists"
+    dynamics.faults({"failNext": [{"status": 404, "code": "0x80040217", "method": method, "path": path}]})
+    response = journey.post(step, body)
+    assert_problem(response, 503, "dynamicsChanged")
+    assert response.headers["Retry-After"] == "1"
+    retried = journey.ok(step, body)
+    assert (retried["outcome"], retried["recordId"]) == ("updated" if step == "lead" else "added", record_id)
+
+
 # -- Dynamics fails between the look-up and the write; the caller retries with the same key ---------
 
 
