@@ -130,20 +130,13 @@ def _resolve(kind: Kind, row: Row, records: Sequence[Mapping[str, Any]]) -> Matc
 
 @pytest.mark.parametrize("row", TABLE, ids=[row.name for row in TABLE])
 def test_when_person_is_resolved_the_table_rule_holds(row: Row) -> None:
-    found_lead = _resolve("lead", row, row.leads)
-    found_contact = _resolve("contact", row, row.contacts)
-    if row.lead is None:
-        assert found_lead is None
-    else:
-        assert found_lead is not None
-        assert found_lead.record_id == f"00000000-0000-0000-0000-{row.lead:012d}"
-        assert found_lead.duplicates == row.lead_duplicates
-    if row.contact is None:
-        assert found_contact is None
-    else:
-        assert found_contact is not None
-        assert found_contact.record_id == f"10000000-0000-0000-0000-{row.contact:012d}"
-        assert found_contact.duplicates == row.contact_duplicates
+    def outcome(match: Match | None) -> tuple[str, int] | None:
+        return None if match is None else (match.record_id, match.duplicates)
+
+    expected_lead = None if row.lead is None else (lead(row.lead)["leadid"], row.lead_duplicates)
+    expected_contact = None if row.contact is None else (contact(row.contact)["contactid"], row.contact_duplicates)
+    assert outcome(_resolve("lead", row, row.leads)) == expected_lead
+    assert outcome(_resolve("contact", row, row.contacts)) == expected_contact
 
 
 def test_when_values_are_blank_they_count_as_unknown() -> None:
