@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from devtools import stack
-from shared.dynamics.masking import mask_email
+from shared.masking import mask_address
 
 SEED = stack.REPO_ROOT / "devtools" / "demo_seed.json"
 DEMO_KEY = "demo-function-key"
@@ -265,7 +265,7 @@ def step(demo: Demo, path: str, body: dict[str, Any], status: int = 200, **field
         if parsed.get("activityId"):
             record += f", activity {_short_id(parsed['activityId'])}"
         JOURNEY_ROWS.append([
-            STEP_NAMES[path], mask_email(str(body.get("person", {}).get("email") or "-").strip()), outcome,
+            STEP_NAMES[path], mask_address(str(body.get("person", {}).get("email") or "-").strip()), outcome,
             str(parsed.get("reason") or parsed.get("code") or ""), record, trips,
         ])
     return answer

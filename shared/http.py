@@ -32,6 +32,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.dynamics.errors import DataverseError, DataverseThrottledError, DataverseUnavailableError
+from shared.masking import mask_text
 from shared.settings import SettingsError
 from shared.store.errors import (
     DocumentModified,
@@ -399,38 +400,6 @@ def _find_request(args: Sequence[Any], kwargs: Mapping[str, Any]) -> func.HttpRe
         if isinstance(value, func.HttpRequest):
             return value
     return None
-
-
-# -- masking -----------------------------------------------------------------------------------
-
-# Matching starts only at the beginning of a run of address characters, so a long run without
-# `@` is scanned once (linear time), and a long local part is still masked whole.
-_EMAIL = re.compile(
-    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])([A-Za-z0-9!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*"
-    r"@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-)
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_SECRET_PAIR = re.compile(
-    r"(?i)\b(accountkey|sharedaccesssignature|client_secret|password|access_token|refresh_token"
-    r"|x-functions-key|api[-_]?key|static_token)([\"']?\s*[=:]\s*[\"']?)[^\s;&\"',}]+"
-)
-# Query-string secrets (`?code=` is the function key, `sig=` a SAS signature).
-_SECRET_PARAM = re.compile(r"(?i)([?&;](?:code|sig)=)[^\s&;\"']+")
-
-
-def mask_email(value: str) -> str:
-    """`jane@example.com` -> `j***@example.com`."""
-    return _EMAIL.sub(r"\1***@\2", value)
-
-
-def mask_text(value: str) -> str:
-    """Mask e-mail addresses, bearer tokens, JWTs and `key=value` secrets in a log text."""
-    value = _BEARER.sub(r"\1***", value)
-    value = _JWT.sub("***", value)
-    value = _SECRET_PAIR.sub(r"\1\2***", value)
-    value = _SECRET_PARAM.sub(r"\1***", value)
-    return mask_email(value)
 
 
 _installed = False

@@ -19,6 +19,8 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
+from shared.masking import mask_text
+
 from . import errors
 from .auth import (
     StaticTokenCredential,
@@ -38,7 +40,6 @@ from .batch import (
     split_batches,
 )
 from .changes import Change, ChangeFeed, deleted_record
-from .masking import mask
 from .query import (
     Literal,
     Query,
@@ -554,7 +555,7 @@ class DataverseClient:
         return body
 
     def __repr__(self) -> str:
-        return f"DataverseClient({mask(self._origin)!r})"
+        return f"DataverseClient({mask_text(self._origin)!r})"
 
 
 def _check_page_size(page_size: int) -> None:

@@ -14,7 +14,7 @@ DataverseError(status, code, message)          anything Dataverse refused or cou
 
 `status` is the HTTP status (0 when no response arrived), `code` the Dataverse error code from the
 body (`"0x80040217"`; empty when the body had none), `message` its message. Messages come from
-Dataverse and may hold personal data: log them through `shared.dynamics.masking`.
+Dataverse and may hold personal data: log them through `shared.masking`.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from shared.masking import mask_text
+
 from .auth import TokenCache
 from .errors import (
     DataverseError,
@@ -33,7 +35,6 @@ from .errors import (
     RecordNotFoundError,
     error_from_parts,
 )
-from .masking import mask
 from .query import format_datetime
 from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
@@ -160,7 +161,7 @@ _VERBATIM_SAFE = re.compile(r"^[!-~]+$")
 
 
 def _log_path(url: str) -> str:
-    return mask(urlsplit(url).path)
+    return mask_text(urlsplit(url).path)
 
 
 class Transport:
@@ -280,5 +281,5 @@ class Transport:
         logger.warning(
             "%s %s (%s) failed: %s %s%s",
             request.method, _log_path(request.url), request.operation,
-            type(error).__name__, mask(str(error)), extra,
+            type(error).__name__, mask_text(str(error)), extra,
         )

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from shared.dynamics.masking import mask_email
 from shared.dynamics.query import Expand, Filter, Query, bind
+from shared.masking import mask_address
 from shared.resolution import (
     ACTIVE,
     ENTITIES,
@@ -320,7 +320,7 @@ def who(person: Person) -> str:
     if name:
         return name
     if person.email:
-        return mask_email(person.email)
+        return mask_address(person.email)
     return "This person"
 
 

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from shared.http import install_logging, mask_email, mask_text, request_context
+from shared.http import install_logging, request_context
+from shared.masking import mask_address, mask_text
 
 
 @pytest.mark.parametrize(
@@ -19,7 +20,7 @@ from shared.http import install_logging, mask_email, mask_text, request_context
     ],
 )
 def test_mask_email(text: str, expected: str) -> None:
-    assert mask_email(text) == expected
+    assert mask_text(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,20 @@ def test_log_records_outside_a_request_have_no_prefix(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.INFO, logger="tests.masking"):
         logging.getLogger("tests.masking").info("plain %d", 1)
     assert caplog.records[0].getMessage() == "plain 1"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET leads?$filter=emailaddress1%20eq%20'a%2Bb%40x.com'", "GET leads?$filter=emailaddress1%20eq%20'a***@x.com'"),
+        ("emailaddress1 eq 'o''brien@example.com'", "emailaddress1 eq 'o***@example.com'"),
+        ("jörg.müller@exämple.de wrote", "j***@exämple.de wrote"),
+    ],
+)
+def test_when_an_address_is_encoded_quoted_or_international_it_is_still_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+def test_when_one_address_is_masked_only_its_first_letter_and_domain_remain() -> None:
+    assert mask_address(" ada@example.com ") == "a***@example.com"
+    assert mask_address("not an address") == "***"
