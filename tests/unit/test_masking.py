@@ -27,6 +27,7 @@ def test_mask_email(text: str, expected: str) -> None:
     ("text", "secret"),
     [
         ("Authorization: Bearer abc.def-ghi_123", "abc.def-ghi_123"),
+        ("Authorization: Bearer eyJ0eXAi.abc", "eyJ0eXAi.abc"),
         ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-part", "eyJhbGciOiJIUzI1NiJ9"),
         ("AccountName=a;AccountKey=c2VjcmV0LWtleQ==;EndpointSuffix=x", "c2VjcmV0LWtleQ=="),
         ("GET /api/config?code=func-key-123&x=1", "func-key-123"),
