@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 from pydantic import BaseModel
 
-from shared.http import if_match, json_response, method_not_allowed, parse_body
+from shared.http import if_match_tags, json_response, method_not_allowed, parse_body
 from shared.settings import SettingsError
 from shared.store import StorageError, StorageUnavailableError, VersionedDocumentStore
 
@@ -25,14 +25,16 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def document_endpoint(req: func.HttpRequest, store: VersionedDocumentStore[Any]) -> func.HttpResponse:
-    """GET answers the document with its `ETag`; PUT validates the body, honours `If-Match`
-    (412 when stale) and answers the stored document with its new `ETag`."""
+    """GET answers the document with its `ETag`; PUT needs `If-Match` (428 without it or with `*`,
+    412 when no listed tag is current), validates the body and answers the stored document with
+    its new `ETag`."""
     if req.method.upper() == "GET":
         doc, etag = store.get()
         return json_response(doc, headers={"ETag": etag, **_NO_STORE})
     if req.method.upper() == "PUT":
         new_doc: BaseModel = parse_body(req, store.model)
-        etag = store.put(new_doc, if_match=if_match(req))
+        tags = if_match_tags(req)
+        etag = store.put(new_doc, if_match=tags)
         log.info("document %s replaced", store.name)
         return json_response(new_doc, headers={"ETag": etag, **_NO_STORE})
     return method_not_allowed(req, ["GET", "PUT"])
