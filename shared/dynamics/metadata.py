@@ -121,6 +121,18 @@ class MetadataCache:
     def tables(self, client: ColumnSource, tables: Iterable[str]) -> dict[str, TableColumns]:
         return {table: self.columns(client, table) for table in dict.fromkeys(tables)}
 
+    def refresh(self, client: ColumnSource, tables: Iterable[str]) -> dict[str, TableColumns]:
+        """Read the tables afresh, whatever the cache holds, and keep the answers.
+
+        For checks an operator expects to see the latest columns (a configuration saved just
+        after a column was added in Dynamics).
+        """
+        fresh = {table: client.get_table_columns(table) for table in dict.fromkeys(tables)}
+        with self._lock:
+            for table, columns in fresh.items():
+                self._entries[table] = (self._clock(), columns)
+        return fresh
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
