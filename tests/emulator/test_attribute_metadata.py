@@ -82,3 +82,16 @@ def test_when_the_table_is_unknown_its_attributes_are_404(api: Api) -> None:
     response = api.get("EntityDefinitions(LogicalName='nosuchtable')/Attributes")
     assert response.status_code == 404
     assert error_of(response)["code"] == "0x80040217"
+
+
+def test_when_an_untyped_attribute_query_selects_a_subtype_property_it_is_400_as_in_dataverse(api: Api) -> None:
+    response = api.get("EntityDefinitions(LogicalName='contact')/Attributes?$select=LogicalName,MaxLength")
+    assert response.status_code == 400
+    assert "MaxLength" in error_of(response)["message"] and "AttributeMetadata" in error_of(response)["message"]
+    typed = api.get("EntityDefinitions(LogicalName='contact')/Attributes/Microsoft.Dynamics.CRM."
+                    "StringAttributeMetadata?$select=LogicalName,MaxLength")
+    assert typed.status_code == 200
+    assert {"LogicalName", "MaxLength"} <= set(typed.json()["value"][0])
+    lookup = api.get("EntityDefinitions(LogicalName='contact')/Attributes/Microsoft.Dynamics.CRM."
+                     "StringAttributeMetadata?$select=Targets")
+    assert lookup.status_code == 400
