@@ -2,10 +2,11 @@
 
 Every step goes through `run_step` the same way:
 
-1. `prepare` (pure) turns the request into named look-ups, and `person.fields` are checked
-   against the cached columns of the table the step writes them to; `InvalidStepInput` -> 400
-   listing every problem. The column metadata is read only when `fields` are given and the
-   worker's cache is cold (one request per 10 minutes), so the common path adds no round trip.
+1. `prepare` (pure) turns the request into named look-ups; `InvalidStepInput` -> 400. Before
+   the look-ups (after any replay), `person.fields` are checked against the cached columns of
+   the table the step writes them to (400 listing each). The column metadata is read only when
+   `fields` are given and the worker's cache is cold (one request per 10 minutes), so the
+   common path adds no round trip and a replay none at all.
 2. Dry run: the look-ups, `decide`, and the plan's result with `"dryRun": true`. No write and
    no idempotency record.
 3. With an idempotency key: `IdempotencyStore.begin` either replays the stored response
@@ -89,25 +90,34 @@ ADD_TO_MARKETING_LIST: StepDefinition[ListRequest] = StepDefinition(
 )
 
 
+def _field_errors(
+    definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None,
+    reported: set[tuple[str | int, ...]],
+) -> list[ErrorItem]:
+    fields = request.person.fields
+    if not (definition.person_table and fields and metadata is not None):
+        return []
+    columns = metadata.columns(client, definition.person_table)
+    label = ENTITIES[definition.person_table].label
+    return [item for item in field_errors(fields, columns, label) if item[0] not in reported]
+
+
 def prepare_checked(
     definition: StepDefinition[R], request: R, config: StepConfig, client: StepClient, metadata: MetadataCache | None
 ) -> Lookups:
-    """`prepare`, plus `person.fields` against the written table's columns; every problem in one error."""
-    errors: list[ErrorItem] = []
-    lookups: Lookups | None = None
+    """`prepare`; when it refuses the request, the `fields` problems are listed with its own."""
     try:
-        lookups = definition.prepare(request, config)
+        return definition.prepare(request, config)
     except InvalidStepInput as exc:
-        errors.extend(exc.errors)
-    fields = request.person.fields
-    if definition.person_table and fields and metadata is not None:
-        reported = {loc for loc, _ in errors}
-        columns = metadata.columns(client, definition.person_table)
-        label = ENTITIES[definition.person_table].label
-        errors.extend(item for item in field_errors(fields, columns, label) if item[0] not in reported)
-    if errors or lookups is None:
+        reported = {loc for loc, _ in exc.errors}
+        raise InvalidStepInput([*exc.errors, *_field_errors(definition, request, client, metadata, reported)]) from None
+
+
+def check_fields(definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None) -> None:
+    """`person.fields` against the columns of the table the step writes them to (400 listing each)."""
+    errors = _field_errors(definition, request, client, metadata, set())
+    if errors:
         raise InvalidStepInput(errors)
-    return lookups
 
 
 def look_up(client: StepClient, lookups: Lookups) -> Found:
@@ -144,8 +154,10 @@ def act(client: StepClient, plan: Plan) -> StepResult:
 
 def _attempt(
     definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
-    attempt: Attempt,
+    attempt: Attempt, metadata: MetadataCache | None,
 ) -> StepResult:
+    # After any replay: a stored answer is returned without asking Dynamics anything.
+    check_fields(definition, request, client, metadata)
     found = look_up(client, lookups)
     plan = definition.decide(request, config, lookups, found, attempt)
     result = plan.result if attempt.dry_run else act(client, plan)
@@ -180,12 +192,12 @@ def run_step(
     now = now or datetime.now(UTC)
     lookups = prepare_checked(definition, request, config, client, metadata)
     if request.dry_run:
-        return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now)).to_body()
+        return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now), metadata).to_body()
     key = request.idempotency_key
     if key is None or store is None:
         if key is not None:
             log.warning("no idempotency store configured; the key of %s is ignored", definition.scope)
-        return _attempt(definition, request, config, lookups, client, Attempt(now=now)).to_body()
+        return _attempt(definition, request, config, lookups, client, Attempt(now=now), metadata).to_body()
 
     begun = store.begin(definition.scope, key, body_hash(raw_body))
     if isinstance(begun, StoredResponse):
@@ -195,7 +207,7 @@ def run_step(
     claim: Claim = begun
     new_id = claim.derived_id(definition.id_namespace) if definition.id_namespace else None
     try:
-        body = _attempt(definition, request, config, lookups, client, Attempt(new_id, now=now)).to_body()
+        body = _attempt(definition, request, config, lookups, client, Attempt(new_id, now=now), metadata).to_body()
     except Exception:
         _release(store, claim)
         raise
