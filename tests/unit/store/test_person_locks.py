@@ -3,6 +3,7 @@ holder's lease taken over by exactly one writer, release never deleting another 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -107,10 +108,8 @@ def test_when_many_writers_race_for_an_expired_lease_exactly_one_takes_it(
     def take() -> None:
         writer = PersonLocks(table, lease=timedelta(seconds=30), wait_seconds=0, clock=clock)
         barrier.wait()
-        try:
+        with contextlib.suppress(PersonBusy):
             winners.append(writer.acquire([ADA]))
-        except PersonBusy:
-            pass
 
     threads = [threading.Thread(target=take) for _ in range(8)]
     for thread in threads:
@@ -128,10 +127,8 @@ def test_when_many_writers_race_for_a_free_key_exactly_one_holds_it(storage: Sto
     def take() -> None:
         writer = PersonLocks(table, wait_seconds=0)
         barrier.wait()
-        try:
+        with contextlib.suppress(PersonBusy):
             winners.append(writer.acquire([ADA, ADA_NAME]))
-        except PersonBusy:
-            pass
 
     threads = [threading.Thread(target=take) for _ in range(8)]
     for thread in threads:
