@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 
 from shared.config import Configuration, SyncSettings
 from shared.settings import Settings
-from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
+from shared.store import IdempotencyStore, PersonLocks, StorageClients, VersionedDocumentStore
 
 if TYPE_CHECKING:
     from shared.dynamics import DataverseClient, RetryPolicy
 
 CONFIG_BLOB = "configuration.json"
 SYNC_SETTINGS_BLOB = "sync-settings.json"
+PERSON_LOCK_TABLE = "personlocks"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Dependencies:
     settings: Settings
     storage: StorageClients
     idempotency: IdempotencyStore
+    person_locks: PersonLocks
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -47,6 +49,9 @@ class Dependencies:
                 lambda: storage.table(settings.idempotency_table),
                 retention=timedelta(days=settings.idempotency_retention_days),
                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
+            person_locks=PersonLocks(
+                lambda: storage.table(PERSON_LOCK_TABLE), lease=timedelta(seconds=settings.person_lock_lease_seconds)
             ),
             config_store=VersionedDocumentStore(lambda: storage.container(container), CONFIG_BLOB, Configuration),
             sync_settings_store=VersionedDocumentStore(

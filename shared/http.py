@@ -38,6 +38,7 @@ from shared.store.errors import (
     DocumentModified,
     IdempotencyConflict,
     IdempotencyInProgress,
+    PersonBusy,
     StorageError,
     StorageUnavailableError,
 )
@@ -127,6 +128,8 @@ _KNOWN_PROBLEMS: tuple[tuple[type[Exception], int, str, str, str | None], ...] =
      "This idempotency key was already used on this endpoint with a different body.", "idempotencyKeyReused"),
     (IdempotencyInProgress, 409, "Request in progress",
      "A request with this idempotency key is still being processed; retry later.", "idempotencyKeyInProgress"),
+    (PersonBusy, 409, "Person busy",
+     "Another step for this person is still being written; retry after the time in Retry-After.", "personBusy"),
     (DocumentModified, 412, "Document modified",
      "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
      "documentModified"),

@@ -41,7 +41,7 @@ def run(
     try:
         return run_step(
             definition, request, raw_body, client=deps.dynamics.counted(), store=deps.idempotency, config=config,
-            now=now,
+            locks=deps.person_locks, now=now,
         )
     except InvalidStepInput as exc:
         errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.errors]

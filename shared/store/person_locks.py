@@ -195,6 +195,13 @@ class PersonLocks:
             renewed.append((partition, row, str(metadata["etag"])))
         return HeldLocks(held.owner, tuple(renewed), now, now + self.lease)
 
+    def keep(self, held: HeldLocks, *, at_least: timedelta) -> HeldLocks:
+        """`held` while its lease has `at_least` left, else `renew(held)`: a free check when the
+        look-up was quick, one storage request when it was slow."""
+        if held.remaining(self._clock()) >= at_least:
+            return held
+        return self.renew(held)
+
     def release(self, held: HeldLocks) -> None:
         """Give the keys back. Never raises: a lock that cannot be deleted runs out with its lease."""
         try:

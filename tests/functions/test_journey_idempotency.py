@@ -147,7 +147,8 @@ LEASE_SECONDS = 5
 def fragile_host(stack_logs: Path, azurite: stack.Service, emulator: stack.Service, function_key: str) -> Any:
     """A host of its own (short idempotency lease, own table) that a test may kill and restart."""
     env = {**azurite.env, **emulator.env, "LOCAL_FUNCTION_KEY": function_key,
-           "IDEMPOTENCY_LEASE_SECONDS": str(LEASE_SECONDS), "IDEMPOTENCY_TABLE": f"crash{new_id()[:8]}"}
+           "IDEMPOTENCY_LEASE_SECONDS": str(LEASE_SECONDS), "PERSON_LOCK_LEASE_SECONDS": str(LEASE_SECONDS),
+           "IDEMPOTENCY_TABLE": f"crash{new_id()[:8]}"}
     hosts: list[stack.Service] = []
 
     def start() -> stack.Service:
