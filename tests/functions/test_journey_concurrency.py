@@ -45,6 +45,7 @@ def _send_all(journey: Journey, bodies: list[dict[str, Any]]) -> list[requests.R
         return list(pool.map(lambda body: journey.post("lead", body, timeout=120), bodies))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keys", ["none", "distinct"])
 def test_when_forty_callers_send_one_new_person_at_once_dynamics_ends_with_one_lead(
     journey: Journey, slow_dynamics: Dynamics, keys: str
@@ -105,6 +106,7 @@ def test_when_a_dead_holders_lease_has_run_out_the_next_step_takes_it_over(
     assert counter.total() == 2
 
 
+@pytest.mark.slow  # two 5 s waits for the lock
 def test_when_a_live_holder_keeps_the_person_the_step_answers_409_person_busy_and_writes_nothing(
     journey: Journey, dynamics: Dynamics, storage_connection_string: str
 ) -> None:
