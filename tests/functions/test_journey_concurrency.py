@@ -4,6 +4,7 @@ real Azurite and the emulator. Exactly one Lead ends in Dynamics, at most one an
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -132,3 +133,23 @@ def test_when_a_step_is_a_dry_run_it_takes_no_lock(
     _hold(storage_connection_string, email, since=datetime.now(UTC), lease=timedelta(seconds=60))
     result = journey.ok("lead", {"person": person(email), "subject": "Dry", "dryRun": True})
     assert (result["outcome"], result["dryRun"]) == ("created", True)
+
+
+def test_when_the_daily_purge_runs_it_deletes_dead_holders_locks_and_keeps_live_ones(
+    function_host: Any, function_key: str, storage_connection_string: str
+) -> None:
+    dead, live = unique_email("purged"), unique_email("kept")
+    _hold(storage_connection_string, dead, since=datetime.now(UTC) - timedelta(minutes=5), lease=timedelta(seconds=60))
+    _hold(storage_connection_string, live, since=datetime.now(UTC), lease=timedelta(seconds=60))
+    table = _lock_table(storage_connection_string)
+
+    def present(email: str) -> bool:
+        key = person_keys("lead", [["emailaddress1"]], {"emailaddress1": email})[0]
+        row = hashlib.sha256(key.identity.encode("utf-8")).hexdigest()
+        return any(True for _ in table.query_entities(f"RowKey eq '{row}'"))
+
+    assert present(dead) and present(live)
+    response = requests.post(f"{function_host.url}/admin/functions/IdempotencyPurge", params={"wait": "true"},
+                             json={"input": ""}, headers={"x-functions-key": function_key}, timeout=60)
+    assert response.json()["status"] == "Succeeded", response.text
+    assert not present(dead) and present(live)
