@@ -14,12 +14,12 @@ never wait on each other in a cycle.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from shared.resolution import Kind, Scalar, criteria
 
-__all__ = ["PersonKey", "merge_keys", "person_keys"]
+__all__ = ["PersonKey", "person_keys"]
 
 
 class PersonKey(NamedTuple):
@@ -52,7 +52,3 @@ def person_keys(
         keys.add(PersonKey(kind, json.dumps(pairs, ensure_ascii=False, separators=(",", ":"))))
     return tuple(sorted(keys))
 
-
-def merge_keys(*groups: Iterable[PersonKey]) -> tuple[PersonKey, ...]:
-    """The keys of several tables (or persons) as one sorted set, in the order they are taken."""
-    return tuple(sorted({key for group in groups for key in group}))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.person_keys import PersonKey, merge_keys, person_keys
+from shared.person_keys import PersonKey, person_keys
 from shared.resolution import person_attributes
 from shared.steps.common import DEFAULT_PERSON_FIELDS
 
@@ -79,7 +79,3 @@ def test_when_numbers_are_equal_their_keys_are_equal() -> None:
 def test_when_nobody_is_identified_there_are_no_keys() -> None:
     assert keys({"firstName": "Ada"}, EMAIL) == ()
 
-
-def test_when_groups_are_merged_the_keys_are_sorted_and_unique() -> None:
-    lead, contact = keys(ADA, kind="lead"), keys(ADA, kind="contact")
-    assert merge_keys(contact, lead, lead) == tuple(sorted({*lead, *contact}))
