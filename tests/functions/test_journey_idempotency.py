@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from devtools import stack
+from shared.store import IdempotencyStore, StorageClients, body_hash
 from tests.functions.journey_helpers import (
     Case,
     Counter,
@@ -115,6 +117,23 @@ def test_when_dynamics_fails_the_key_is_released_and_the_retry_writes_once(
     created = journey.ok("lead", lead_body(email, key))
     assert (created["outcome"], created["idempotent"]) == ("created", False)
     assert len(dynamics.find("leads", emailaddress1=email)) == 1
+
+
+def test_when_a_key_is_in_progress_retry_after_reflects_how_long_the_first_attempt_has_run(
+    journey: Journey, dynamics: Dynamics, storage_connection_string: str
+) -> None:
+    """A claim taken 30 s ago (as by an attempt still waiting on a throttled Dynamics): the retry
+    is told to come back in about as long again, not in a fixed few seconds."""
+    email, key = unique_email(), new_id()
+    body = lead_body(email, key)
+    table = StorageClients.from_connection_string(storage_connection_string).table("idempotency")
+    started = datetime.now(UTC) - timedelta(seconds=30)
+    IdempotencyStore(table, clock=lambda: started).begin("CreateUpdateLead", key, body_hash(body))
+    counter = Counter(dynamics)
+    in_progress = journey.post("lead", body)
+    assert in_progress.status_code == 409 and in_progress.json()["code"] == "idempotencyKeyInProgress"
+    assert 30 <= int(in_progress.headers["Retry-After"]) <= 60
+    assert counter.total() == 0
 
 
 def test_when_a_dry_run_carries_a_key_nothing_is_stored(journey: Journey, dynamics: Dynamics) -> None:
