@@ -56,7 +56,7 @@ DEFAULT_LEASE = timedelta(seconds=60)
 # How long `acquire` waits for a held lock before answering busy: a few steps' time.
 DEFAULT_WAIT_SECONDS = 5.0
 _FIRST_POLL = 0.05
-_MAX_POLL = 0.5
+_MAX_POLL = 0.25  # short: a newly arriving writer tries at once, so a waiter must look often
 _MAX_TRANSACTION = 100  # operations per table transaction
 # A live lease never ends further ahead than the lease plus this much clock difference between instances.
 _CLOCK_SLACK = timedelta(seconds=5)
