@@ -126,6 +126,7 @@ class PersonLocks:
 
         Raises `PersonBusy` (with `retry_after`) when the keys could not all be held in time.
         """
+        keys = tuple(keys)  # tried again after each wait
         budget = self.wait_seconds if wait_seconds is None else wait_seconds
         deadline = self._monotonic() + budget
         poll = _FIRST_POLL
