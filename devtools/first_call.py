@@ -6,8 +6,9 @@
 Used by the cold-start benchmark, by the test that keeps Storage SDKs off the functions' import
 graph, and by the package test (run as `python -I -S` with only the unpacked package on the
 path). It prints one line, `FIRST-CALL <json>`: `importMs` (the import statement alone),
-`callMs`, the outcome (`status` of an HTTP answer, or `returned` / the exception's class) and
-`modules`, every module loaded by then. It needs only the standard library and what the
+`callMs`, the outcome (`status` of an HTTP answer, or `returned` / the exception's class),
+`modules`, every module loaded by then, and `foreign`, those loaded from neither the standard
+library nor `--root`. It needs only the standard library and what the
 function itself imports; the app root and `.python_packages/lib/site-packages` go first on the
 path, as the Python worker puts them.
 """
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.input:
             report.update(_call(module, json.loads(args.input)))
     report["modules"] = sorted(sys.modules)
+    report["foreign"] = _foreign_modules(args.root.resolve() if args.root else None)
     print(MARKER + json.dumps(report), flush=True)
     return 0
 
@@ -83,6 +85,21 @@ def _trigger_input(spec: dict[str, Any]) -> Any:
 
         return QueueMessage(id="first-call", body=spec.get("body", "").encode("utf-8"), dequeue_count=1)
     raise ValueError(f"unknown trigger {spec['trigger']!r}")
+
+
+def _foreign_modules(root: Path | None) -> list[str]:
+    """Loaded modules whose file is neither in the standard library nor under `root`."""
+    import sysconfig
+
+    homes = [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")]
+    if root is not None:
+        homes.append(root)
+    foreign = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if name != "__main__" and file and not any(Path(file).resolve().is_relative_to(home) for home in homes):
+            foreign.append(name)
+    return sorted(foreign)
 
 
 def _ms(started: float) -> float:
