@@ -129,7 +129,8 @@ ActivitySubject = Annotated[StrictStr, BeforeValidator(_stripped), AfterValidato
 def _check_email(value: str | None) -> str | None:
     if value is None:
         return None
-    from email_validator import EmailNotValidError, validate_email  # imported late: costly, used per call
+    # Imported with the first address checked: costly, and not needed to load a function.
+    from email_validator import EmailNotValidError, validate_email
 
     try:
         validate_email(value, check_deliverability=False)
