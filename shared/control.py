@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 from pydantic import BaseModel
 
-from shared.config import Configuration
-from shared.config_checks import METADATA_TABLES, metadata_errors, repeat_errors
 from shared.http import ProblemError, if_match_tags, json_response, method_not_allowed, parse_body
 from shared.settings import SettingsError
 from shared.store import StorageError, StorageUnavailableError, VersionedDocumentStore
 
 if TYPE_CHECKING:
     from shared.app import Dependencies
+    from shared.config import Configuration
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,9 @@ def check_configuration(deps: Dependencies, config: Configuration) -> None:
     afresh (three requests; the worker's metadata cache is refreshed with them): a 400 listing
     each misfit. Dynamics unreachable: its 503 with `Retry-After` (`shared.http.problem_for`).
     """
+    # Deferred: the checks load the Dataverse client package, which a GET never needs.
+    from shared.config_checks import METADATA_TABLES, metadata_errors, repeat_errors
+
     errors = repeat_errors(config)
     if not errors:
         tables = deps.metadata.refresh(deps.dynamics, METADATA_TABLES)

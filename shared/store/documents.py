@@ -1,5 +1,7 @@
 """Versioned documents: one pydantic model stored as a JSON blob, its version the blob's ETag.
 
+The blob SDK is imported on the first read or write (see `shared.store.clients`).
+
 Before the first write there is no blob; `get()` then returns the model's defaults with a
 stable ETag derived from them (`"default-<hash>"`), and a `put()` that sends that ETag back
 succeeds only while the blob still does not exist (`If-None-Match: *`). So the first write is
@@ -12,19 +14,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.storage.blob import BlobClient, ContainerClient, ContentSettings
 from pydantic import BaseModel, ValidationError
 
 from shared.store.errors import DocumentModified, StoredDocumentInvalid, translate
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient, ContainerClient
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ class VersionedDocumentStore(Generic[M]):
     ) -> None:
         """`container` is a ContainerClient, or a callable giving one (created on first use)."""
         self._container_source = container
-        self._container: ContainerClient | None = container if isinstance(container, ContainerClient) else None
+        self._container: ContainerClient | None = None if callable(container) else container
         self.name = name
         self.model = model
         defaults = model().model_dump_json(by_alias=True)
@@ -57,6 +54,8 @@ class VersionedDocumentStore(Generic[M]):
 
     def get(self) -> tuple[M, str]:
         """The document and its ETag; the defaults and `default_etag` when nothing was stored yet."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             downloader = self._blob().download_blob()
             data = downloader.readall()
@@ -73,6 +72,8 @@ class VersionedDocumentStore(Generic[M]):
 
     def current_etag(self) -> str:
         """The stored document's ETag, or `default_etag` while nothing is stored."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             return str(self._blob().get_blob_properties().etag)
         except ResourceNotFoundError:
@@ -90,6 +91,15 @@ class VersionedDocumentStore(Generic[M]):
         makes this one fail. `default_etag` matches only while nothing is stored. A mismatch
         raises `DocumentModified`.
         """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            AzureError,
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+        from azure.storage.blob import ContentSettings
+
         data = doc.model_dump_json(by_alias=True).encode("utf-8")
         settings = ContentSettings(content_type="application/json")
         conditions: dict[str, Any] = {"overwrite": True}
