@@ -11,7 +11,7 @@ campaign-export record), ends with one line from `log_step`:
 `extra={"step": {...}}` for handlers that export attributes. What it holds: the function, the HTTP
 status, the outcome or the error `code` (a 422 with its sentence, which names the list and why; a
 400 with the locations of the bad fields), the entity and record ids (which record an update
-touched), `dynamicsRequests`, the duration, the idempotent and dry-run flags, the request id, and
+touched), the Owner rule of a created record (`ownerRule`, `ownerReason`), `dynamicsRequests`, the duration, the idempotent and dry-run flags, the request id, and
 the person by platform id and masked e-mail. Never a full address, a name or a field value.
 """
 
@@ -55,6 +55,8 @@ class StepLogLine:
     person_id: str | None = None
     person_email: str | None = None  # masked
     list_ref: Mapping[str, str] | None = None
+    owner_rule: str | None = None  # only when a record was (or would be) created
+    owner_reason: str | None = None
     request_id: str | None = None
     batch_id: str | None = None  # for steps of a batch (omitted otherwise)
     step_id: str | None = None
@@ -79,6 +81,9 @@ class StepLogLine:
         }
         if self.list_ref is not None:
             line["list"] = dict(self.list_ref)
+        if self.owner_rule is not None:
+            line["ownerRule"] = self.owner_rule
+            line["ownerReason"] = self.owner_reason
         if self.detail is not None:
             line["detail"] = self.detail
         if self.errors is not None:
@@ -111,6 +116,7 @@ def result_line(function: str, request: StepRequest | None, body: Mapping[str, A
         function=function, status=200, duration_ms=duration_ms, outcome=body.get("outcome"),
         reason=body.get("reason"), entity=body.get("entity"), record_id=body.get("recordId"),
         activity_id=body.get("activityId"), dynamics_requests=body.get("dynamicsRequests"),
+        owner_rule=body.get("ownerRule"), owner_reason=body.get("ownerReason"),
         idempotent=bool(body.get("idempotent")), request_id=current_request_id(),
         batch_id=batch_id, step_id=step_id, **{**_request_fields(request), "dry_run": bool(body.get("dryRun"))},
     )

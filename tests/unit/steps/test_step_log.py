@@ -96,3 +96,11 @@ def test_when_the_step_is_part_of_a_batch_the_line_names_batch_and_step(caplog: 
     log_step(result_line("JourneyBatch", LEAD, UPDATED, 4, batch_id="journey-42.run-7", step_id="s1"))
     line = logged(caplog)
     assert (line["batchId"], line["stepId"]) == ("journey-42.run-7", "s1")
+
+
+def test_when_a_step_creates_a_record_the_line_says_which_owner_rule_applied(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    created = {**UPDATED, "outcome": "created", "ownerRule": "defaultOwner", "ownerReason": "userDisabled"}
+    log_step(result_line("CreateUpdateLead", LEAD, created, 12))
+    line = logged(caplog)
+    assert (line["ownerRule"], line["ownerReason"]) == ("defaultOwner", "userDisabled")
