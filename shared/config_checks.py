@@ -42,6 +42,38 @@ def _dump(config: Configuration) -> dict[str, Any]:
     return config.model_dump(mode="json", by_alias=True)
 
 
+def _overlay(defaults: dict[str, Any], given: Any) -> None:
+    """Members of `given` that name a column (or null) replace the defaults: missing ones stay."""
+    if isinstance(given, Mapping):
+        for name in defaults:
+            if name in given and (given[name] is None or isinstance(given[name], str)):
+                defaults[name] = given[name]
+
+
+def _writer_view(data: Any) -> dict[str, Any]:
+    """The parts of a document the one-writer rule reads, from JSON the schema refused.
+
+    Missing members take their defaults, as they would in a valid document; members of the
+    wrong shape are left out (the schema errors already name them).
+    """
+    view = _dump(Configuration())
+    if not isinstance(data, Mapping):
+        return view
+    _overlay(view["personFields"], data.get("personFields"))
+    _overlay(view["campaignMapping"], data.get("campaignMapping"))
+    mapping = data.get("exportMapping")
+    if isinstance(mapping, Mapping):
+        for section in ("fixedFields", "exportFields", "engagementFields"):
+            given = mapping.get(section)
+            if not isinstance(given, Mapping):
+                continue
+            for table in EXPORT_TABLES:
+                columns = given.get(table)
+                if isinstance(columns, Mapping if section != "exportFields" else list):
+                    view["exportMapping"][section][table] = columns
+    return view
+
+
 def _place(loc: Loc) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -58,7 +90,8 @@ def _export_writers(doc: Mapping[str, Any], table: str) -> Iterator[tuple[Loc | 
     for column in mapping["fixedFields"][table]:
         yield ("exportMapping", "fixedFields", table, column), column
     for index, column in enumerate(mapping["exportFields"][table]):
-        yield ("exportMapping", "exportFields", table, index), column
+        if isinstance(column, str):
+            yield ("exportMapping", "exportFields", table, index), column
     for column in mapping["engagementFields"][table]:
         yield ("exportMapping", "engagementFields", table, column), column
     if table == "contact":
@@ -67,9 +100,13 @@ def _export_writers(doc: Mapping[str, Any], table: str) -> Iterator[tuple[Loc | 
                 yield ("campaignMapping", name), column
 
 
-def repeat_errors(config: Configuration) -> list[ErrorItem]:
-    """One error per column written twice (see the module docstring), at the later place."""
-    doc = _dump(config)
+def repeat_errors(config: Configuration | Mapping[str, Any]) -> list[ErrorItem]:
+    """One error per column written twice (see the module docstring), at the later place.
+
+    `config` is a valid document, or the JSON of one the schema refused: its repeats are then
+    listed with the schema errors, so one 400 names every problem found without Dynamics.
+    """
+    doc = _dump(config) if isinstance(config, Configuration) else _writer_view(config)
     errors: list[ErrorItem] = []
     for table in EXPORT_TABLES:
         first: dict[str, Loc | None] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,17 +27,26 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def document_endpoint(
-    req: func.HttpRequest, store: VersionedDocumentStore[Any], check: Callable[[Any], None] | None = None
+    req: func.HttpRequest,
+    store: VersionedDocumentStore[Any],
+    check: Callable[[Any], None] | None = None,
+    offline_errors: Callable[[Any], list[tuple[tuple[str | int, ...], str]]] | None = None,
 ) -> func.HttpResponse:
     """GET answers the document with its `ETag`; PUT validates the body, needs `If-Match` (428
     without it or with `*`), runs `check` on the new document (it raises a problem: 400, 503),
     then writes only if a listed tag is current (412 otherwise) and answers the stored document
-    with its new `ETag`. A refused PUT writes nothing."""
+    with its new `ETag`. A refused PUT writes nothing. `offline_errors` are further problems
+    found without Dynamics in the JSON of a document the schema refused, listed in the same 400."""
     if req.method.upper() == "GET":
         doc, etag = store.get()
         return json_response(doc, headers={"ETag": etag, **_NO_STORE})
     if req.method.upper() == "PUT":
-        new_doc: BaseModel = parse_body(req, store.model)
+        try:
+            new_doc: BaseModel = parse_body(req, store.model)
+        except ProblemError as exc:
+            if offline_errors is not None and exc.status == 400 and exc.errors:
+                raise _with_offline_errors(exc, offline_errors(json.loads(req.get_body()))) from None
+            raise
         tags = if_match_tags(req)
         if check is not None:
             check(new_doc)
@@ -44,6 +54,25 @@ def document_endpoint(
         log.info("document %s replaced", store.name)
         return json_response(new_doc, headers={"ETag": etag, **_NO_STORE})
     return method_not_allowed(req, ["GET", "PUT"])
+
+
+def _with_offline_errors(problem: ProblemError, extra: list[tuple[tuple[str | int, ...], str]]) -> ProblemError:
+    """`problem` with the `extra` errors whose place no schema error already covers."""
+    errors = list(problem.errors or [])
+    known = [tuple(item["loc"]) for item in errors]
+    for loc, msg in extra:
+        if not any(loc[: len(place)] == place for place in known):
+            errors.append({"loc": list(loc), "msg": msg})
+    count = len(errors)
+    return ProblemError(400, problem.title, f"The request has {count} invalid field{'s' if count != 1 else ''}.",
+                        errors=errors, headers=problem.headers)
+
+
+def configuration_repeats(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """The one-writer repeats of a configuration's JSON (listed with its schema errors)."""
+    from shared.config_checks import repeat_errors  # deferred: see check_configuration
+
+    return repeat_errors(data) if isinstance(data, dict) else []
 
 
 def check_configuration(deps: Dependencies, config: Configuration) -> None:

@@ -159,12 +159,16 @@ def test_when_a_column_is_written_twice_each_repeat_is_named_and_dynamics_is_not
     assert counter.total() == 0
 
 
-def test_when_the_schema_is_broken_only_schema_errors_are_listed(api: ConfigApi, dynamics: Dynamics) -> None:
+def test_when_the_schema_is_broken_its_errors_and_the_repeats_are_listed_together_without_dynamics(
+    api: ConfigApi, dynamics: Dynamics
+) -> None:
     counter = Counter(dynamics)
     body = changed(platformName=" ", identifiers__lead=[["Bad-Name"]], userMapping__defaultOwner="nope",
-                   exportMapping__exportFields__contact=["new_nosuch", "new_nosuch"], surprise=1)
+                   exportMapping__exportFields__contact=["new_nosuch", "new_nosuch"], surprise=1,
+                   campaignMapping__clicks="emailaddress1")
     assert refused(api, body) == {("platformName",), ("identifiers", "lead", 0, 0), ("userMapping", "defaultOwner"),
-                                  ("exportMapping", "exportFields", "contact"), ("surprise",)}
+                                  ("exportMapping", "exportFields", "contact"), ("surprise",),
+                                  ("campaignMapping", "clicks")}
     assert counter.total() == 0
 
 

@@ -78,3 +78,15 @@ def test_when_values_fit_their_columns_they_pass() -> None:
                                 "engagementFields": {"contact": {"new_count": 3}}},
                  campaignMapping={"replyAnalysis": "new_notes"})
     assert metadata_errors(doc, TABLES) == []
+
+
+@pytest.mark.parametrize(("data", "locs"), [
+    ({"exportMapping": {"fixedFields": {"contact": {"new_a": 1}}, "exportFields": {"contact": [3, "new_a"]}},
+      "platformName": 7}, [("exportMapping", "exportFields", "contact", 1)]),
+    ({"personFields": {"lastName": "firstname", "phone": 5}}, [("personFields", "lastName")]),
+    ({"campaignMapping": {"opens": "jobtitle", "clicks": ["x"]}}, [("campaignMapping", "opens")]),
+    ({"exportMapping": "nonsense", "personFields": None}, []),
+    ([], []),
+])
+def test_when_the_schema_refuses_the_json_its_repeats_are_still_found(data: Any, locs: list[tuple[Any, ...]]) -> None:
+    assert [loc for loc, _ in repeat_errors(data)] == locs
