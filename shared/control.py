@@ -26,17 +26,21 @@ log = logging.getLogger(__name__)
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
+ErrorItem = tuple[tuple[str | int, ...], str]
+
+
 def document_endpoint(
     req: func.HttpRequest,
     store: VersionedDocumentStore[Any],
     check: Callable[[Any], None] | None = None,
-    offline_errors: Callable[[Any], list[tuple[tuple[str | int, ...], str]]] | None = None,
+    offline_errors: Callable[[Any], list[ErrorItem]] | None = None,
 ) -> func.HttpResponse:
-    """GET answers the document with its `ETag`; PUT validates the body, needs `If-Match` (428
-    without it or with `*`), runs `check` on the new document (it raises a problem: 400, 503),
-    then writes only if a listed tag is current (412 otherwise) and answers the stored document
-    with its new `ETag`. A refused PUT writes nothing. `offline_errors` are further problems
-    found without Dynamics in the JSON of a document the schema refused, listed in the same 400."""
+    """GET answers the document with its `ETag`. PUT, in order: the body and the checks that need
+    no Dynamics (the schema, then `offline_errors` on the document, or on its JSON when the
+    schema refused it: one 400 listing every problem); `If-Match` (428 without it or with `*`);
+    `check`, which may ask Dynamics (it raises a problem: 400, 503); the write, only if a listed
+    tag is current (412 otherwise). Answers the stored document with its new `ETag`; a refused
+    PUT writes nothing."""
     if req.method.upper() == "GET":
         doc, etag = store.get()
         return json_response(doc, headers={"ETag": etag, **_NO_STORE})
@@ -45,8 +49,11 @@ def document_endpoint(
             new_doc: BaseModel = parse_body(req, store.model)
         except ProblemError as exc:
             if offline_errors is not None and exc.status == 400 and exc.errors:
-                raise _with_offline_errors(exc, offline_errors(json.loads(req.get_body()))) from None
+                raise _with_errors(exc, offline_errors(json.loads(req.get_body()))) from None
             raise
+        found = offline_errors(new_doc) if offline_errors is not None else []
+        if found:
+            raise _with_errors(ProblemError(400, "Invalid request", "", errors=[]), found)
         tags = if_match_tags(req)
         if check is not None:
             check(new_doc)
@@ -56,8 +63,8 @@ def document_endpoint(
     return method_not_allowed(req, ["GET", "PUT"])
 
 
-def _with_offline_errors(problem: ProblemError, extra: list[tuple[tuple[str | int, ...], str]]) -> ProblemError:
-    """`problem` with the `extra` errors whose place no schema error already covers."""
+def _with_errors(problem: ProblemError, extra: list[ErrorItem]) -> ProblemError:
+    """`problem` (a 400) with the `extra` errors whose place none of its errors already covers."""
     errors = list(problem.errors or [])
     known = [tuple(item["loc"]) for item in errors]
     for loc, msg in extra:
@@ -68,28 +75,25 @@ def _with_offline_errors(problem: ProblemError, extra: list[tuple[tuple[str | in
                         errors=errors, headers=problem.headers)
 
 
-def configuration_repeats(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
-    """The one-writer repeats of a configuration's JSON (listed with its schema errors)."""
-    from shared.config_checks import repeat_errors  # deferred: see check_configuration
+def configuration_repeats(document: Any) -> list[ErrorItem]:
+    """The one-writer repeats of a configuration (a valid document, or JSON the schema refused)."""
+    # Deferred: the checks load the Dataverse client package, which a GET never needs.
+    from shared.config import Configuration
+    from shared.config_checks import repeat_errors
 
-    return repeat_errors(data) if isinstance(data, dict) else []
+    return repeat_errors(document) if isinstance(document, Configuration | dict) else []
 
 
 def check_configuration(deps: Dependencies, config: Configuration) -> None:
-    """The checks of a configuration beyond its schema, as `PUT /api/config` runs them.
-
-    First those that need no Dynamics (one writer per column): any failure is a 400 listing all
-    of them. Then every column named, against the columns of Lead, Contact and Account read
-    afresh (three requests; the worker's metadata cache is refreshed with them): a 400 listing
-    each misfit. Dynamics unreachable: its 503 with `Retry-After` (`shared.http.problem_for`).
+    """Every column a valid configuration names, against the columns of Lead, Contact and Account
+    read afresh (three requests; the worker's metadata cache is refreshed with them): a 400
+    listing each misfit. Dynamics unreachable: its 503 with `Retry-After` (`shared.http.problem_for`).
+    The checks that need no Dynamics (`configuration_repeats`) have run before.
     """
-    # Deferred: the checks load the Dataverse client package, which a GET never needs.
-    from shared.config_checks import METADATA_TABLES, metadata_errors, repeat_errors
+    from shared.config_checks import METADATA_TABLES, metadata_errors  # deferred, as above
 
-    errors = repeat_errors(config)
-    if not errors:
-        tables = deps.metadata.refresh(deps.dynamics, METADATA_TABLES)
-        errors = metadata_errors(config, tables)
+    tables = deps.metadata.refresh(deps.dynamics, METADATA_TABLES)
+    errors = metadata_errors(config, tables)
     if errors:
         items = [{"loc": list(loc), "msg": msg} for loc, msg in errors]
         count = len(items)

@@ -196,3 +196,12 @@ def test_the_openapi_example_of_a_put_is_accepted(api: ConfigApi) -> None:
     example = spec["paths"]["/config"]["put"]["requestBody"]["content"]["application/json"]["example"]
     response = api.put(example)
     assert response.status_code == 200, response.text
+
+
+def test_when_a_document_has_repeats_and_no_if_match_the_repeats_are_answered_first(api: ConfigApi) -> None:
+    body = changed(campaignMapping__clicks="emailaddress1")
+    response = requests.put(api.url, json=body, headers={"x-functions-key": api.key}, timeout=30)
+    assert_problem(response, 400)
+    assert locs(response) == {("campaignMapping", "clicks")}
+    assert_problem(requests.put(api.url, json=VALID, headers={"x-functions-key": api.key}, timeout=30), 428,
+                   "ifMatchRequired")
