@@ -31,7 +31,7 @@ ErrorItem = tuple[tuple[str | int, ...], str]
 Loc = tuple[str | int, ...]
 
 METADATA_TABLES = ("lead", "contact", "account")
-EXPORT_TABLES = {"contact": "contact", "account": "account"}
+EXPORT_TABLES = ("contact", "account")
 # Columns the export itself writes on each table (CampaignExport's matching and links).
 EXPORT_OWN: Mapping[str, tuple[str, ...]] = {"contact": ("parentcustomerid", "ownerid"),
                                             "account": ("name", "websiteurl", "ownerid")}
