@@ -65,6 +65,9 @@ LOG = logging.getLogger("devtools.localhost")
 
 KEY_SETTING = "LOCAL_FUNCTION_KEY"
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's default request size limit
+# What a function without `methods` in function.json serves. TRACE only reaches a function that
+# lists it; any other method (FOO) never reaches a function: the host answers 405 with `Allow`.
+DEFAULT_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # How long a dequeued message stays hidden while it is processed; renewed at half-time.
 # The Functions host uses 10 minutes too, so a crashed host delays a message the same way.
 QUEUE_LEASE_SECONDS = 600
@@ -346,7 +349,7 @@ async def _awaited(awaitable: Any) -> Any:
 class HttpRoute:
     function: Function
     template: RouteTemplate
-    methods: frozenset[str] | None  # None: every method
+    methods: frozenset[str]
     auth_level: str
 
 
@@ -373,7 +376,8 @@ def build_routes(functions: list[Function]) -> list[HttpRoute]:
         if auth_level not in ("anonymous", "function", "admin"):
             function.error = f"unknown authLevel {auth_level!r}"
             continue
-        routes.append(HttpRoute(function, template, frozenset(m.upper() for m in methods) if methods else None, auth_level))
+        served = frozenset(str(m).upper() for m in methods) if methods else DEFAULT_METHODS
+        routes.append(HttpRoute(function, template, served, auth_level))
     routes.sort(key=lambda route: route.template.specificity)
     return routes
 
@@ -697,7 +701,7 @@ class LocalHost:
         self._server_thread.start()
         prefix = f"/{self.options.route_prefix}" if self.options.route_prefix else ""
         for route in self.routes:
-            methods = ",".join(sorted(route.methods)) if route.methods else "*"
+            methods = ",".join(sorted(route.methods))
             LOG.info("%s: [%s] http://%s:%d%s/%s", route.function.name, methods, self.bind_host,
                      self.port, prefix, route.template.template)
         LOG.info("Host started (settings: %s)", self.settings_path.name if self.settings_path else "environment only")
@@ -771,9 +775,9 @@ class LocalHost:
         candidates = [(route, values) for route in self.routes if (values := route.template.match(below)) is not None]
         if not candidates:
             return problem(404, f"No function is mapped to {path}.", request_id)
-        allowed = [(route, values) for route, values in candidates if route.methods is None or method in route.methods]
+        allowed = [(route, values) for route, values in candidates if method in route.methods]
         if not allowed:
-            methods = sorted({m for route, _ in candidates for m in (route.methods or ())})
+            methods = sorted({m for route, _ in candidates for m in route.methods})
             return problem(405, f"{path} accepts {', '.join(methods)}, not {method}.", request_id,
                            headers=[("Allow", ", ".join(methods))])
         route, values = allowed[0]
@@ -886,8 +890,11 @@ class _Handler(BaseHTTPRequestHandler):
             except _TooLarge:
                 reply = problem(413, f"The request body is over {MAX_REQUEST_BYTES} bytes.", request_id)
                 self.close_connection = True
-            except ValueError as exc:
+            except ValueError as exc:  # a broken or short body never reaches a function
                 reply = problem(400, str(exc), request_id)
+                self.close_connection = True
+            except TimeoutError:
+                reply = problem(400, f"The request body stopped arriving for {self.timeout} s.", request_id)
                 self.close_connection = True
             else:
                 if app.stopping.is_set():
@@ -897,7 +904,10 @@ class _Handler(BaseHTTPRequestHandler):
                     reply = app.handle(self.command, self.path, headers, body, f"http://{host}", request_id)
             if app.stopping.is_set():
                 self.close_connection = True
-            self._write(reply)
+            try:
+                self._write(reply)
+            except ConnectionError:  # the client left (e.g. after a short body): nobody to answer
+                self.close_connection = True
 
     def _read_body(self, headers: dict[str, str]) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -916,7 +926,7 @@ class _Handler(BaseHTTPRequestHandler):
                 total += size
                 if total > MAX_REQUEST_BYTES:
                     raise _TooLarge
-                chunks.append(self.rfile.read(size))
+                chunks.append(self._read_exactly(size))
                 self.rfile.readline(1024)
         length_text = headers.get("content-length", "0") or "0"
         if not length_text.isdigit():
@@ -924,7 +934,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(length_text)
         if length > MAX_REQUEST_BYTES:
             raise _TooLarge
-        return self.rfile.read(length) if length else b""
+        return self._read_exactly(length) if length else b""
+
+    def _read_exactly(self, size: int) -> bytes:
+        """`size` bytes, or ValueError when the client closed first (TimeoutError when it went quiet)."""
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ValueError(f"The request body ended after {len(data)} of the {size} bytes announced.")
+        return data
 
     def _write(self, reply: Reply) -> None:
         self.send_response(reply.status)
@@ -944,7 +961,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         LOG.info("%s %s -> %s", self.command, self.path.split("?")[0], code)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler dispatches METHOD to do_METHOD and answers a 501 text/html page
+        # when there is none: every method (TRACE, FOO) goes through routing instead, so it gets
+        # the same problem+json 404/405 with x-request-id as any other.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
 
 class _TooLarge(Exception):
