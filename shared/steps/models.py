@@ -81,6 +81,13 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 3.0 is the integer 3 (as JSON Schema says), 3.5 stays refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _stripped(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
@@ -270,7 +277,7 @@ class ActivitySpec(_Model):
     subject: ActivitySubject
     description: Text2000 = None
     due_date: Annotated[date | datetime | None, BeforeValidator(_parse_due_date)] = None
-    due_in_days: Annotated[StrictInt, Field(ge=0, le=DUE_IN_DAYS_MAX)] | None = None
+    due_in_days: Annotated[StrictInt, BeforeValidator(_integral), Field(ge=0, le=DUE_IN_DAYS_MAX)] | None = None
     priority: Literal["low", "normal", "high"] = "normal"
     phone_number: Text200 = None
     direction: Literal["outgoing", "incoming"] | None = None

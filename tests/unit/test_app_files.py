@@ -208,3 +208,18 @@ def test_funcignore_keeps_everything_but_the_app_out_of_a_deployment() -> None:
     for kept_out in ("devtools/localhost.py", "tests/conftest.py", "bench/README.md", "local.settings.example.json",
                      "requirements-dev.txt", "package.json", ".ci/run", "Makefile"):
         assert kept_out in tracked and kept_out not in deployed, kept_out
+
+
+# -- README: what is built --------------------------------------------------------------------
+
+
+def test_readme_says_which_functions_are_built_and_which_are_placeholders() -> None:
+    rows = [line.split("|")[1:-1] for line in _readme_section("What is built").splitlines()
+            if line.startswith("| `")]
+    listed = {name: state.strip() for functions, _, state in rows for name in re.findall(r"`(\w+)`", functions)}
+    folders = {path.parent.name for path in ROOT.glob("*/function.json")}
+    assert set(listed) == folders
+    for name in folders:
+        code = (ROOT / name / "__init__.py").read_text(encoding="utf-8")
+        placeholder = "not_implemented(" in code or "not_built(" in code
+        assert listed[name] == ("Not built: 501" if placeholder else "Built"), name
