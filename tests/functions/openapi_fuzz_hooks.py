@@ -17,7 +17,7 @@ SETTINGS_DOCUMENTS = {"/config", "/sync/settings"}
 # The person rules that depend on the configuration (shared.steps.common.check_person): no schema
 # can say them, so openapi.yaml describes them in words (Person) and a 400 naming them is expected.
 CONFIGURATION_RULES = (
-    "has no value for any",  # no identifier set of the kind is filled
+    "is needed for the",  # no identifier set of the kind is filled: each missing member
     "is required: the configured identifiers compare e-mail addresses",
     "is filled from the person's own fields",  # `fields` names a column the person field map fills
 )
