@@ -107,6 +107,7 @@ def fuzz_config(tmp_path: Path, function_host: stack.Service, function_key: str)
             blob.delete_blob()
 
 
+@pytest.mark.slow
 def test_every_operation_of_the_spec_holds_under_generated_requests(fuzz_config: Path) -> None:
     dropped = fuzz_config.with_name("dropped.jsonl")
     runs = [
