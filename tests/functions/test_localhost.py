@@ -1,4 +1,4 @@
-"""The local function host (devtools/localhost.py), driven over real HTTP and real Azurite.
+"""The local function host (devtools/localhost/), driven over real HTTP and real Azurite.
 
 It runs a tiny function app written into a temporary directory (`--root`), so these tests do not
 depend on the product's functions. Each tiny function records what it was given in a JSON-lines

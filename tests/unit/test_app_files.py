@@ -206,7 +206,7 @@ def test_funcignore_keeps_everything_but_the_app_out_of_a_deployment() -> None:
         "host.json", "requirements.txt"}
     assert unexpected == set()
     assert {"host.json", "requirements.txt", "shared/http.py", "Config/function.json"} <= deployed
-    for kept_out in ("devtools/localhost.py", "tests/conftest.py", "bench/README.md", "local.settings.example.json",
+    for kept_out in ("devtools/localhost/host.py", "tests/conftest.py", "bench/README.md", "local.settings.example.json",
                      "requirements-dev.txt", "package.json", ".ci/run", "Makefile"):
         assert kept_out in tracked and kept_out not in deployed, kept_out
 
