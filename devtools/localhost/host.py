@@ -29,6 +29,7 @@ from devtools.localhost.functions import Function, discover, invocation_label, i
 from devtools.localhost.queues import QueueListener, storage_connection
 from devtools.localhost.timers import TimerListener, timer_request, utcnow
 from devtools.localhost.web import (
+    DEFAULT_IDLE_SECONDS,
     HostServer,
     Reply,
     RequestHandler,
@@ -42,7 +43,21 @@ LOG = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY_SETTING = "LOCAL_FUNCTION_KEY"
+IDLE_SETTING = "LOCAL_HOST_IDLE_SECONDS"
 SHUTDOWN_GRACE_SECONDS = 230.0  # the longest an HTTP response may take in Azure
+
+
+def idle_seconds(text: str | None) -> float:
+    """The LOCAL_HOST_IDLE_SECONDS setting: a positive number of seconds, 60 when unset."""
+    if not text:
+        return DEFAULT_IDLE_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise SystemExit(f"{IDLE_SETTING} must be a positive number of seconds, not {text!r}")
+    return seconds
 
 
 class LocalHost:
@@ -59,6 +74,7 @@ class LocalHost:
             function.timeout = self.options.function_timeout
         self.routes = build_routes(list(self.functions.values()))
         self.key = self.environ.get(KEY_SETTING, "")
+        self.idle_timeout = idle_seconds(self.environ.get(IDLE_SETTING))
         if not self.key and any(route.auth_level != "anonymous" for route in self.routes):
             raise SystemExit(f"{KEY_SETTING} is not set, but some HTTP functions need a key")
         self.queue_listeners: list[QueueListener] = []

@@ -24,6 +24,8 @@ MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's default request si
 # What a function without `methods` in function.json serves. TRACE only reaches a function that
 # lists it; any other method (FOO) never reaches a function: the host answers 405 with `Allow`.
 DEFAULT_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# How long a connection may stay silent (mid-request or idle); LOCAL_HOST_IDLE_SECONDS overrides it.
+DEFAULT_IDLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class RequestHandlingApp(Protocol):
 
     stopping: threading.Event
     bind_host: str
+    idle_timeout: float
 
     @property
     def port(self) -> int: ...
@@ -130,8 +133,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     # A client that goes quiet mid-request (or an idle kept-alive connection) must not hold a
     # thread, or shutdown, for ever; a function's own run time is not bounded by this.
-    timeout = 60
+    timeout = DEFAULT_IDLE_SECONDS
     server: HostServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.app.idle_timeout)  # LOCAL_HOST_IDLE_SECONDS
 
     def _serve(self) -> None:
         app = self.server.app
@@ -150,7 +157,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 reply = problem(400, str(exc), request_id)
                 self.close_connection = True
             except TimeoutError:
-                reply = problem(400, f"The request body stopped arriving for {self.timeout} s.", request_id)
+                reply = problem(400, f"The request body stopped arriving for {self.server.app.idle_timeout:g} s.", request_id)
                 self.close_connection = True
             else:
                 if app.stopping.is_set():

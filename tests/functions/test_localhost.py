@@ -31,6 +31,7 @@ import requests
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools import stack
+from devtools.localhost.host import idle_seconds
 
 KEY = "tiny-key"
 
@@ -273,7 +274,8 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def start_tiny_host(
-    root: Path, log_dir: Path, connection: str, queues: dict[str, str], *, with_local_settings: bool = True
+    root: Path, log_dir: Path, connection: str, queues: dict[str, str], *, with_local_settings: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> TinyHost:
     write_app(root, queues, with_local_settings=with_local_settings)
     log = root / "invocations.jsonl"
@@ -285,6 +287,7 @@ def start_tiny_host(
         "TINY_WORKS_QUEUE": queues["works"],
         "TINY_TICK_SCHEDULE": "* * * * * *",
         "TINY_FROM_ENV": "env",
+        **(extra_env or {}),
     }
     service = stack.start_function_host(log_dir, env, root=root)
     return TinyHost(service, root, log, connection, queues)
@@ -490,6 +493,35 @@ def test_when_a_chunked_body_is_cut_short_the_function_never_runs(tiny: TinyHost
     status, _, _ = _parse_raw(_raw_exchange(tiny, request))
     assert status == 400
     assert not any(marker in entry["body"] for entry in tiny.records("http"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [(None, 60.0), ("", 60.0), ("2.5", 2.5)])
+def test_when_the_idle_setting_is_a_positive_number_or_unset_it_is_used(text: str | None, seconds: float) -> None:
+    assert idle_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "soon", "inf", "nan"])
+def test_when_the_idle_setting_is_not_a_positive_number_the_host_refuses_to_start(text: str) -> None:
+    with pytest.raises(SystemExit):
+        idle_seconds(text)
+
+
+def test_when_the_client_stalls_mid_body_it_gets_400_after_the_idle_time_and_the_function_never_runs(
+    tmp_path: Path, stack_logs: Path, storage_connection_string: str
+) -> None:
+    host = start_tiny_host(tmp_path, stack_logs, storage_connection_string, _queue_names(),
+                           extra_env={"LOCAL_HOST_IDLE_SECONDS": "1"})
+    try:
+        marker = uuid.uuid4().hex
+        request = (f"POST /api/recorded/6 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{marker}").encode()
+        status, headers, body = _parse_raw(_raw_exchange(host, request, half_close=False))  # sends, then waits
+        assert status == 400
+        assert headers["content-type"] == "application/problem+json" and headers["x-request-id"]
+        assert "stopped arriving for 1" in json.loads(body)["detail"]
+        assert host.request("POST", "/api/recorded/7", data=f"after-{marker}").text == "recorded"
+        assert [entry["body"] for entry in host.records("http")] == [f"after-{marker}"]
+    finally:
+        host.service.stop()
 
 
 def test_when_the_client_closes_mid_body_the_host_drops_it_and_keeps_serving(tiny: TinyHost) -> None:
