@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import azure.functions as func
 import pytest
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.dynamics.errors import (
@@ -19,6 +21,7 @@ from shared.dynamics.errors import (
     RecordNotFoundError,
 )
 from shared.http import (
+    IF_MATCH_PATTERN,
     MAX_BODY_BYTES,
     ProblemError,
     endpoint,
@@ -331,6 +334,7 @@ def test_json_response_writes_models_with_aliases() -> None:
     ('"a",, "b" ,', ['"a"', '"b"']),
     ('""', ['""']),
     ('"0x8DCF1A2B3C4D5E6"', ['"0x8DCF1A2B3C4D5E6"']),
+    ('"a,b", W/"c,d"', ['"a,b"']),  # a comma is an etagc: it may sit inside a tag
 ])
 def test_if_match_keeps_the_strong_entity_tags_of_the_list(header: str, tags: list[str]) -> None:
     assert if_match_tags(req(b"", method="PUT", headers={"if-match": header})) == tags
@@ -349,3 +353,8 @@ def test_if_match_missing_or_star_is_428_and_malformed_is_400(header: str | None
         assert raised.value.code == "ifMatchRequired"
     else:
         assert [item["loc"] for item in raised.value.errors or []] == [["headers", "If-Match"]]
+
+
+def test_the_openapi_if_match_pattern_is_the_one_the_server_applies() -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "openapi.yaml").read_text(encoding="utf-8"))
+    assert spec["components"]["parameters"]["IfMatch"]["schema"]["pattern"] == IF_MATCH_PATTERN

@@ -16,7 +16,7 @@ from shared.steps.wording import who
 USER = "5E000000-0000-4000-8000-000000000001"
 
 
-def test_when_the_document_is_the_default_the_contract_defaults_apply() -> None:
+def test_when_the_document_is_the_default_the_documented_defaults_apply() -> None:
     config = StepConfig.from_document(Configuration())
     assert config.lead_identifiers == (("emailaddress1",),)
     assert config.contact_identifiers == (("emailaddress1",),)
@@ -111,6 +111,11 @@ def test_when_fields_are_checked_against_the_columns_each_misfit_is_named(
     errors = field_errors(fields, LEAD_COLUMNS, "Lead")
     assert {loc for loc, _ in errors} == {("person", "fields", name) for name in bad}
     assert all(msg for _, msg in errors)
+
+
+def test_when_one_identifier_set_is_filled_the_person_is_usable_whatever_else_is_missing() -> None:
+    config = StepConfig(lead_identifiers=(("firstname", "lastname"), ("new_platformid",)))
+    assert check_person(Person(fields={"new_platformid": "P-1"}), config, ["lead"]) == {"new_platformid": "P-1"}
 
 
 def test_when_a_custom_identifier_comes_from_fields_the_person_is_usable() -> None:
