@@ -19,6 +19,7 @@ from .batch import (
     BatchRequest,
     BatchResponse,
     ChangeSet,
+    ChangeSetOutcome,
     build_batch,
     parse_batch_response,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "BatchResponse",
     "ChangeFeed",
     "ChangeSet",
+    "ChangeSetOutcome",
     "ConcurrencyError",
     "DataverseAuthError",
     "DataverseClient",
