@@ -179,6 +179,13 @@ def problem_for(exc: BaseException) -> func.HttpResponse:
     return problem_response(500, detail="An unexpected error occurred; see the logs.")
 
 
+def problem_document(exc: BaseException) -> dict[str, Any]:
+    """The problem+json body `problem_for` answers for `exc`, as a dict (a batch step's error)."""
+    body = json.loads(problem_for(exc).get_body())
+    assert isinstance(body, dict)
+    return body
+
+
 def validation_errors(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
     """`{"loc", "msg"}` for every pydantic error; never the input, locations and messages kept short."""
     items: list[dict[str, Any]] = []

@@ -37,6 +37,8 @@ _ENV_NAMES: dict[str, str] = {
     "idempotency_retention_days": "IDEMPOTENCY_RETENTION_DAYS",
     "idempotency_lease_seconds": "IDEMPOTENCY_LEASE_SECONDS",
     "config_container": "CONFIG_CONTAINER",
+    "journey_batch_table": "JOURNEY_BATCH_TABLE",
+    "journey_batch_slice_seconds": "JOURNEY_BATCH_SLICE_SECONDS",
 }
 
 # Azure table names: alphanumeric, starting with a letter, 3-63 characters.
@@ -84,6 +86,10 @@ class Settings(BaseModel):
     """How long a pending idempotency claim blocks retries; must exceed host.json functionTimeout
     (tests lower it to see a crashed attempt taken over quickly)."""
     config_container: ContainerName = "connector-config"
+    journey_batch_table: TableName = "journeybatches"
+    journey_batch_slice_seconds: int = Field(default=480, ge=10, le=540)
+    """How long one JourneyBatch delivery works before it stores its progress and re-enqueues
+    the message (the contract's 8 minutes; below functionTimeout, 600 s)."""
 
     @field_validator("dynamics_url")
     @classmethod

@@ -18,7 +18,7 @@ id already there ("exists") landed earlier and is reported as done (`WriteOutcom
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,11 +63,13 @@ def write_all(
     pacer: Pacer,
     *,
     change_set_size: int = DEFAULT_CHANGE_SET_SIZE,
+    after_round_trip: Callable[[], None] | None = None,
 ) -> list[WriteOutcome]:
     """Apply `writes` (independent of each other) and return one outcome per write, in order.
 
     Raises `DeadlineReached` when throttling or an outage outlasts the pacer's deadline; writes
-    sent by then may have landed, and resending them later is safe.
+    sent by then may have landed, and resending them later is safe. `after_round_trip` is
+    called after each group of round trips (tests use it to crash between change sets).
     """
     for write in writes:
         if not write.idempotent:
@@ -79,13 +81,13 @@ def write_all(
     ]
     while waiting:
         pacer.check()
-        waiting = _round(client, writes, waiting, outcomes, pacer)
+        waiting = _round(client, writes, waiting, outcomes, pacer, after_round_trip)
     return [outcomes[i] for i in range(len(writes))]
 
 
 def _round(
     client: _Client, writes: Sequence[BatchRequest], groups: list[list[int]], outcomes: dict[int, WriteOutcome],
-    pacer: Pacer,
+    pacer: Pacer, after_round_trip: Callable[[], None] | None,
 ) -> list[list[int]]:
     """Send every group once; return the groups to send again."""
     trips: list[list[list[int]]] = [[]]
@@ -122,6 +124,8 @@ def _round(
                 retry, refused = _settle(group, outcome, writes, outcomes)
                 again.extend(retry)
                 unavailable = refused or unavailable
+        if after_round_trip is not None:
+            after_round_trip()
         if unavailable is not None:
             pacer.failed(unavailable)
         else:

@@ -28,6 +28,7 @@ from shared.steps.models import Person
 from shared.steps.result import Reason
 
 __all__ = [
+    "ACTIVE_ONLY",
     "DEFAULT_PERSON_FIELDS",
     "NO_MATCH_REASON",
     "Found",
@@ -60,6 +61,8 @@ DEFAULT_PERSON_FIELDS: Mapping[str, str] = MappingProxyType(
     }
 )
 _DEFAULT_IDENTIFIERS: tuple[tuple[str, ...], ...] = (("emailaddress1",),)
+# Only an open Lead or an active Contact is the person (resolution rules).
+ACTIVE_ONLY = Filter.eq("statecode", ACTIVE)
 
 
 def _sets(value: Any) -> tuple[tuple[str, ...], ...]:
@@ -162,15 +165,19 @@ class PersonLookup:
     select: tuple[str, ...]
     expand: tuple[Expand, ...] = ()
 
+    @property
+    def columns(self) -> list[str]:
+        """What each query selects: the key and what ranking and the step's decision read."""
+        return list(dict.fromkeys((ENTITIES[self.kind].key, "modifiedon", "statecode", *self.select)))
+
     def queries(self) -> list[tuple[str, Query]]:
         spec = ENTITIES[self.kind]
-        select = list(dict.fromkeys((spec.key, "modifiedon", "statecode", *self.select)))
         queries = []
         for criterion in self.criteria:
             conditions = [Filter.eq(attribute, value) for attribute, value in criterion.conditions]
             query = Query(
-                select=select,
-                filter=Filter.and_(*conditions, Filter.eq("statecode", ACTIVE)),
+                select=self.columns,
+                filter=Filter.and_(*conditions, ACTIVE_ONLY),
                 orderby=[("modifiedon", "desc")],
                 expand=list(self.expand) or None,
             )
