@@ -196,7 +196,6 @@ class _Run:
                 return self._hand_over(reached.retry_after)
         if self.deferred:
             return self._hand_over(MIN_HAND_OVER_SECONDS)
-        _crash_point("after-writes")
         return self._finish()
 
     def _merge(self) -> list[_Step]:
@@ -305,6 +304,7 @@ class _Run:
             requests = [_batch_request(step) for step in writing]
             outcomes = write_all(self.d.client, requests, self.pacer, change_set_size=self.d.change_set_size,
                                  after_round_trip=lambda: _crash_point("between-change-sets"))
+            _crash_point("after-writes")  # written, not yet recorded
             for step, outcome in zip(writing, outcomes, strict=True):
                 assert step.plan is not None
                 if outcome.ok:
