@@ -7,8 +7,10 @@ moves it unchanged to journey-steps-poison.
 import azure.functions as func
 
 from shared.app import dependencies
+from shared.http import request_context
 from shared.journey_batch import process_message
 
 
 def main(msg: func.QueueMessage) -> None:
-    process_message(dependencies(), msg.get_body())
+    with request_context(f"journey-steps:{msg.id}"):
+        process_message(dependencies(), msg.get_body())
