@@ -4,6 +4,8 @@ Entry points call `dependencies()` and pass what they need into `shared` use-cas
 else reaches for module globals. Building it does no network I/O (clients connect on first
 call, tables and containers are created on first use), and the Dataverse client is built
 only when a function first asks for it, so Config and SyncSettings never import azure.identity.
+Importing this module imports no Azure SDK and builds no document model: a worker pays for
+those on its first call, and only for what that call uses (see `shared.store.clients`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.config import Configuration, SyncSettings
 from shared.settings import Settings
 from shared.store import IdempotencyStore, PersonLocks, StorageClients, VersionedDocumentStore
 from shared.store.batches import BatchQueues, BatchResultsStore
 
 if TYPE_CHECKING:
+    from shared.config import Configuration, SyncSettings
     from shared.dynamics import DataverseClient, RetryPolicy
 
 CONFIG_BLOB = "configuration.json"
@@ -43,6 +45,9 @@ class Dependencies:
 
     @classmethod
     def build(cls, settings: Settings) -> Dependencies:
+        # Imported here: the document models are built on a worker's first call, not at import.
+        from shared.config import Configuration, SyncSettings
+
         storage = StorageClients.from_connection_string(settings.storage_connection_string.get_secret_value())
         container = settings.config_container
         return cls(

@@ -71,7 +71,8 @@ def is_loopback_host(host: str | None) -> bool:
 class Settings(BaseModel):
     """The validated app settings. Build it with `Settings.from_env()`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    # Built when a worker first reads its settings, not when a function is imported.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     dynamics_url: str
     """Organisation root without the Web API suffix, e.g. `https://org.crm.dynamics.com`."""

@@ -1,27 +1,33 @@
 """JourneyBatch (queue `journey-steps`) and its results endpoint; see docs/BATCH.md.
 
 `process_message(deps, body)` runs one delivery; `batch_status(deps, batch_id, window)` answers
-`GET /api/journey/batches/{batchId}`.
+`GET /api/journey/batches/{batchId}`. The delivery's modules (the bulk layer, the Dataverse
+client) are imported by `process_message` itself, so importing a function folder stays cheap.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.journey_batch.message import UnreadableMessage
-from shared.journey_batch.service import Delivery, run_delivery
 from shared.journey_batch.status import BatchWindow
 from shared.journey_batch.status import batch_status as _batch_status
-from shared.steps.common import StepConfig
 
 if TYPE_CHECKING:
     from shared.app import Dependencies
+    from shared.steps.common import StepConfig
 
-__all__ = ["BatchWindow", "UnreadableMessage", "batch_status", "process_message"]
+__all__ = ["BatchWindow", "batch_status", "process_message"]
 
 
 def process_message(deps: Dependencies, body: bytes) -> str:
-    """Run one delivery of a `journey-steps` message; returns the batch's status after it."""
+    """Run one delivery of a `journey-steps` message; returns the batch's status after it.
+
+    Raises `UnreadableMessage` (shared.journey_batch.message) for a message the host must retry
+    and, after five deliveries, poison.
+    """
+    # Deferred on purpose: the bulk path loads the HTTP client (cold start, docs/PERFORMANCE.md).
+    from shared.journey_batch.service import Delivery, run_delivery
+    from shared.steps.common import StepConfig
 
     def config() -> StepConfig:
         document, _etag = deps.config_store.get()

@@ -14,7 +14,6 @@ Three levels of badness, each handled differently (docs/BATCH.md):
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.http import problem_document, validation_problem
+from shared.journey_batch.names import BATCH_ID, MAX_STEPS
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
 from shared.steps.runner import ADD_ACTIVITY, ADD_TO_MARKETING_LIST, CREATE_UPDATE_LEAD, StepDefinition
 from shared.store.idempotency import body_hash
@@ -40,8 +40,6 @@ __all__ = [
     "rejection",
 ]
 
-BATCH_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
-MAX_STEPS = 5000
 STEP_ID_MAX = 200
 _ENVELOPE_MEMBERS = frozenset({"batchId", "steps", "stepsBlob"})
 

@@ -51,6 +51,7 @@ from shared.journey_batch.message import (
     rejection,
     steps_problems,
 )
+from shared.journey_batch.names import OUTCOMES
 from shared.resolution import ENTITIES, person_attributes
 from shared.steps.common import ACTIVE_ONLY, Found, InvalidStepInput, Lookups, StepConfig
 from shared.steps.models import StepRequest
@@ -69,7 +70,6 @@ __all__ = ["CRASH_POINTS", "OUTCOMES", "Delivery", "run_delivery"]
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("created", "updated", "skipped", "activityLogged", "added", "alreadyMember")
 ID_SCOPE = "JourneyBatch"
 MIN_HAND_OVER_SECONDS = 30
 # A record that vanished between a wave's look-up and its write is looked up again in the next

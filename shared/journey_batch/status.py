@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.http import ProblemError
-from shared.journey_batch.message import BATCH_ID
-from shared.journey_batch.service import OUTCOMES
-from shared.store.batches import BatchResultsStore
+from shared.journey_batch.names import BATCH_ID, OUTCOMES
+
+if TYPE_CHECKING:
+    from shared.store.batches import BatchResultsStore
 
 __all__ = ["MAX_TOP", "BatchWindow", "batch_status"]
 

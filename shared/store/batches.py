@@ -23,14 +23,17 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
-
-from shared.store.clients import StorageClients
 from shared.store.errors import StorageError, translate
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableEntity
+
+    from shared.store.clients import StorageClients
+
+# The SDKs are imported by the methods that call them: only JourneyBatch and its status
+# endpoint use this module, and no other function should pay for them (see `shared.store.clients`).
 
 __all__ = ["BatchQueues", "BatchRecord", "BatchResultsStore", "StepRow", "row_key"]
 
@@ -103,6 +106,8 @@ class BatchResultsStore:
 
     def load(self, batch_id: str, *, with_steps: bool = True) -> BatchRecord | None:
         """The batch, with every step row when `with_steps`; None when unknown."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             meta = self._table.get_entity(batch_id, META)
         except ResourceNotFoundError:
@@ -120,6 +125,8 @@ class BatchResultsStore:
                            {"low": row_key(skip), "high": row_key(skip + top)})
 
     def _steps(self, batch_id: str, condition: str, parameters: dict[str, Any]) -> list[StepRow]:
+        from azure.core.exceptions import AzureError
+
         try:
             rows = self._table.query_entities(
                 f"PartitionKey eq @pk and {condition}", parameters={"pk": batch_id, **parameters}
@@ -132,6 +139,9 @@ class BatchResultsStore:
 
     def save_meta(self, record: BatchRecord) -> None:
         """Create or replace the `meta` row (last writer wins: it is recomputed from the steps)."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
         entity = {
             "PartitionKey": record.batch_id,
             "RowKey": META,
@@ -152,6 +162,9 @@ class BatchResultsStore:
     def add_steps(self, batch_id: str, rows: Sequence[StepRow]) -> None:
         """Insert new step rows (upserts: a crashed delivery may have inserted some already, and
         a row is only ever inserted pending or final-from-the-start, as the same entry)."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
         operations: list[Any] = [("upsert", self._entity(batch_id, row), {"mode": UpdateMode.REPLACE}) for row in rows]
         for start in range(0, len(operations), _MAX_TRANSACTION):
             chunk = operations[start : start + _MAX_TRANSACTION]
@@ -165,6 +178,10 @@ class BatchResultsStore:
     def finish(self, batch_id: str, rows: Sequence[StepRow]) -> list[StepRow]:
         """Store final entries for steps read as pending; returns the rows another delivery
         finished first (their stored entry, which the caller adopts)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import TableTransactionError, UpdateMode
+
         lost: list[StepRow] = []
         for start in range(0, len(rows), _MAX_TRANSACTION):
             chunk = list(rows[start : start + _MAX_TRANSACTION])
@@ -252,6 +269,8 @@ class BatchQueues:
 
     def read_steps_blob(self, reference: str) -> bytes:
         """The claim-check blob `container/name`; `LookupError` when it is missing or unreadable."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         container, _, name = reference.partition("/")
         try:
             blob = self._storage.blobs.get_blob_client(container, name)
@@ -269,6 +288,8 @@ class BatchQueues:
         self._send(self.STEPS, message_text, delay_seconds)
 
     def _send(self, queue: str, text: str, delay: int) -> None:
+        from azure.core.exceptions import AzureError
+
         try:
             self._storage.queue(queue).send_message(text, visibility_timeout=delay or None)
         except AzureError as exc:

@@ -13,17 +13,17 @@ StorageError                                anything Azure Storage refused or co
 
 Azure SDK exceptions never leave the package: `translate()` turns them into this tree
 (`raise translate(exc) from exc`). Messages hold no connection string, key or body.
+
+This module imports no Azure SDK: `shared.http` maps these errors for every function, and a
+function that never touches Storage (or only one of its services) must not pay for the SDKs.
 """
 
 from __future__ import annotations
 
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azure.core.exceptions import AzureError
 
 
 class StorageError(Exception):
@@ -76,6 +76,14 @@ class PersonBusy(StorageError):
 
 def translate(exc: AzureError, what: str) -> StorageError:
     """The store error for an Azure SDK failure while doing `what` (a few words, no data)."""
+    # Loaded already: `exc` came from the SDK.
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return StorageUnavailableError(f"Azure Storage did not answer while {what}: {type(exc).__name__}")
     if isinstance(exc, ClientAuthenticationError):

@@ -31,19 +31,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import IdempotencyConflict, IdempotencyInProgress, StorageError, translate
 from shared.store.retry_after import retry_after_seconds
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableEntity
+
+# The table SDK is imported by the methods that call it: a step without an idempotency key,
+# and every function that keeps no records, never loads it (see `shared.store.clients`).
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +126,7 @@ class IdempotencyStore:
         if retention < DEFAULT_RETENTION:
             raise ValueError("idempotency records must be kept at least 7 days")
         self._table_source = table
-        self._table_client: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table_client: TableClient | None = None if callable(table) else table
         self.retention = retention
         self.lease = lease
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -169,6 +166,10 @@ class IdempotencyStore:
 
     def complete(self, claim: Claim, status: int, body: Any) -> None:
         """Store the response of the attempt holding `claim`; later calls replay it."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         now = self._clock()
         entity = self._entity(claim.scope, claim.key, claim.body_hash, claim.claim_id, now, state=COMPLETED)
         entity["responseStatus"] = int(status)
@@ -189,6 +190,9 @@ class IdempotencyStore:
 
     def release(self, claim: Claim) -> None:
         """Give the key back after a retryable failure, so a retry can claim it at once."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
         try:
             self._table.delete_entity(
                 claim.scope, _row_key(claim.key), etag=claim.etag, match_condition=MatchConditions.IfNotModified
@@ -204,6 +208,8 @@ class IdempotencyStore:
         Rows go in transactions of up to 100 per partition, each delete conditional on the ETag
         the query saw, so a key re-claimed meanwhile is left alone.
         """
+        from azure.core.exceptions import AzureError
+
         now = self._clock()
         deleted = 0
         batches: dict[str, list[TableEntity]] = {}
@@ -229,6 +235,10 @@ class IdempotencyStore:
         return deleted
 
     def _delete_rows(self, rows: list[TableEntity]) -> int:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
         condition = MatchConditions.IfNotModified
         operations: list[Any] = [
             ("delete", row, {"etag": row.metadata["etag"], "match_condition": condition}) for row in rows
@@ -269,6 +279,8 @@ class IdempotencyStore:
         return self._take_over(existing, etag, scope, key, body_hash, taken_over=True)
 
     def _try_insert(self, partition: str, row: str, scope: str, key: str, body_hash: str) -> Claim | None:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
         claim_id = uuid.uuid4().hex
         entity = self._entity(scope, key, body_hash, claim_id, self._clock(), state=PENDING)
         try:
@@ -282,6 +294,10 @@ class IdempotencyStore:
     def _take_over(
         self, existing: TableEntity, etag: str, scope: str, key: str, body_hash: str, *, taken_over: bool
     ) -> Claim | None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         claim_id = uuid.uuid4().hex
         entity = self._entity(scope, key, body_hash, claim_id, self._clock(), state=PENDING)
         try:
@@ -295,6 +311,8 @@ class IdempotencyStore:
         return Claim(scope, key, body_hash, claim_id, metadata["etag"], taken_over=taken_over)
 
     def _read(self, partition: str, row: str) -> TableEntity | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             return self._table.get_entity(partition, row)
         except ResourceNotFoundError:

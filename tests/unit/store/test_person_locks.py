@@ -166,6 +166,15 @@ def test_when_a_holder_waits_it_gets_the_lock_once_released(storage: StorageClie
     assert held.owner != first.owner
 
 
+def test_when_keys_come_as_a_generator_every_try_takes_all_of_them(storage: StorageClients,
+                                                                    unique_name: str) -> None:
+    table = storage.table(unique_name)
+    first = PersonLocks(table).acquire([ADA])
+    threading.Timer(0.3, lambda: PersonLocks(table).release(first)).start()
+    held = PersonLocks(table, wait_seconds=5).acquire(key for key in [ADA, BOB])
+    assert len(held.rows) == 2
+
+
 def test_when_the_lease_is_renewed_it_lasts_a_full_lease_again(locks: PersonLocks, clock: Clock) -> None:
     held = locks.acquire([ADA, ADA_NAME])
     clock.advance(seconds=20)
