@@ -234,7 +234,8 @@ class _Run:
         if new_rows:
             self.d.results.add_steps(self.batch_id, new_rows)
             rows.extend(new_rows)
-        self.record.status = "running"
+        if not all(row.final for row in rows):
+            self.record.status = "running"
         self.record.error = None
         self._save()
         return mine
@@ -283,6 +284,12 @@ class _Run:
         held, busy = self._lock(wave, self.config)
         try:
             retry, deferred = self._locked_wave([step for step in wave if step not in busy], held)
+        except BaseException:
+            # Handing over (or failing) mid-wave: give the steps' idempotency keys back, so the
+            # next delivery claims them at once (the ids derived from a key do not change).
+            for step in wave:
+                self._release(step)
+            raise
         finally:
             if self.d.locks is not None:
                 for locks in held.values():

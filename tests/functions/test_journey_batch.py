@@ -10,7 +10,7 @@ import pytest
 
 from devtools import stack
 from tests.functions.batch_helpers import Batches
-from tests.functions.journey_helpers import Dynamics, new_id, person, unique_email
+from tests.functions.journey_helpers import Dynamics, Journey, new_id, person, unique_email
 
 pytest_plugins = ["tests.functions.journey_fixtures"]
 
@@ -183,3 +183,25 @@ def test_when_one_record_of_a_change_set_is_refused_only_that_step_fails(
     assert document["counts"]["created"] == 99 and document["failed"] == 1
     assert document["steps"][37]["error"]["status"] == 502
     assert len(dynamics.rows("leads", **{"$select": "leadid", "$filter": "subject eq 'Webinar'"})) == 99
+
+
+def test_a_steps_own_idempotency_key_is_honoured_in_its_http_functions_key_space(
+    batches: Batches, journey: Journey, dynamics: Dynamics
+) -> None:
+    email, key = unique_email(), f"key-{new_id()}"
+    body = {"idempotencyKey": key, "person": person(email), "subject": "Webinar"}
+    first = journey.ok("lead", body)
+    document = batches.run({"batchId": f"keyed-{new_id()}", "steps": [
+        {"stepId": "same", "type": "createUpdateLead", **body},
+        {"stepId": "other", "type": "createUpdateLead", **body, "subject": "Another body"},
+    ]})
+    same, other = document["steps"]
+    assert same["idempotent"] is True and same["recordId"] == first["recordId"] and same["outcome"] == "created"
+    assert other["outcome"] == "failed" and other["error"]["code"] == "idempotencyKeyReused"
+    assert len(dynamics.find("leads", emailaddress1=email)) == 1
+    batch_key = f"key-{new_id()}"
+    batches.run({"batchId": f"keyed-{new_id()}", "steps": [
+        {"stepId": "s", "type": "createUpdateLead", "idempotencyKey": batch_key, "person": person(unique_email()),
+         "subject": "Webinar"}]})
+    replay = journey.post("lead", {"idempotencyKey": batch_key, "person": person(unique_email()), "subject": "W"})
+    assert replay.status_code == 409  # the batch stored its answer under the key: another body is refused
