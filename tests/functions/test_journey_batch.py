@@ -205,3 +205,34 @@ def test_a_steps_own_idempotency_key_is_honoured_in_its_http_functions_key_space
          "subject": "Webinar"}]})
     replay = journey.post("lead", {"idempotencyKey": batch_key, "person": person(unique_email()), "subject": "W"})
     assert replay.status_code == 409  # the batch stored its answer under the key: another body is refused
+
+
+def test_when_500_steps_run_on_a_healthy_dynamics_they_make_at_most_25_requests_and_need_no_bulk_action(
+    batches: Batches, dynamics: Dynamics
+) -> None:
+    list_id = new_id()
+    known = [unique_email("known") for _ in range(100)]
+    dynamics.seed({"lists": [{"listid": list_id, "listname": "Round trips", "createdfromcode": 4}],
+                   "leads": [{"emailaddress1": email, "lastname": "Known"} for email in known]})
+    dynamics.hook("POST", "config", {"bulkActionTables": []})  # no table offers CreateMultiple & co.
+    steps: list[dict[str, Any]] = []
+    for n in range(100):
+        new = unique_email("new")
+        steps += [
+            _lead(f"create{n}", new),
+            _lead(f"update{n}", known[n]),
+            {"stepId": f"task{n}", "type": "addActivity", "person": person(known[n]),
+             "activity": {"type": "task", "subject": "C"}},
+            {"stepId": f"list{n}", "type": "addToMarketingList", "person": person(new), "target": "lead",
+             "list": {"id": list_id}},
+            {"stepId": f"dry{n}", "type": "createUpdateLead", "person": person(unique_email()), "subject": "D",
+             "dryRun": True},
+        ]
+    before = dynamics.stats()["total"]
+    document = batches.run({"batchId": f"round-trips-{new_id()}", "steps": steps})
+    served = dynamics.stats()["total"] - before
+    assert document["failed"] == 0 and document["status"] == "completed"
+    assert document["counts"] == {"created": 200, "updated": 100, "skipped": 0, "activityLogged": 100,
+                                  "added": 100, "alreadyMember": 0}
+    assert document["dynamicsRequests"] == served
+    assert served <= 25, served
