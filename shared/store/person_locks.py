@@ -42,8 +42,8 @@ from shared.store.retry_after import retry_after_seconds
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-# The SDKs are imported by the methods that call them, so importing a function folder loads
-# none of them (cold start; see `shared.store.clients`).
+# The table SDK is imported by the methods that call it, as in `shared.store.idempotency`: a
+# function that never takes a lock (Health, Config, a dry run) never loads it.
 
 __all__ = ["DEFAULT_LEASE", "DEFAULT_WAIT_SECONDS", "HeldLocks", "ManyLocks", "PersonLocks"]
 
