@@ -317,9 +317,11 @@ def parse_body(req: func.HttpRequest, model: type[M]) -> M:
 
 
 def parse_query(req: func.HttpRequest, model: type[M]) -> M:
-    """Query parameters validated into `model` (locations start with `"query"`)."""
+    """Query parameters validated into `model` (locations start with `"query"`). `code` is the
+    function key (Azure's own parameter), never one of the endpoint's."""
+    params = {name: value for name, value in req.params.items() if name != "code"}
     try:
-        return model.model_validate(dict(req.params))
+        return model.model_validate(params)
     except ValidationError as exc:
         raise validation_problem(exc, prefix=("query",)) from None
 

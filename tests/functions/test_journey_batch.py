@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from devtools import stack
 from tests.functions.batch_helpers import Batches
@@ -236,3 +237,11 @@ def test_when_500_steps_run_on_a_healthy_dynamics_they_make_at_most_25_requests_
                                   "added": 100, "alreadyMember": 0}
     assert document["dynamicsRequests"] == served
     assert served <= 25, served
+
+
+def test_the_function_key_in_the_query_is_not_a_results_parameter(batches: Batches) -> None:
+    batch_id = f"keyed-query-{new_id()}"
+    batches.run({"batchId": batch_id, "steps": [_lead("s1", unique_email())]})
+    response = requests.get(f"{batches.root}/api/journey/batches/{batch_id}",
+                            params={"code": batches.key, "top": 1}, timeout=30)
+    assert response.status_code == 200, response.text
