@@ -1,11 +1,13 @@
-"""JourneyBatchStatus: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""JourneyBatchStatus: GET /api/journey/batches/{batchId}?skip=&top= (see shared.journey_batch.status)."""
 
 import azure.functions as func
 
-from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.app import dependencies
+from shared.http import endpoint, json_response, parse_query
+from shared.journey_batch import BatchWindow, batch_status
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Reading a journey batch's results")
+    window = parse_query(req, BatchWindow)
+    return json_response(batch_status(dependencies(), req.route_params.get("batchId", ""), window))

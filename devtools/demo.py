@@ -20,6 +20,7 @@ Exit status: 0 when every scenario got what it expected, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import textwrap
@@ -33,6 +34,7 @@ import requests
 
 from devtools import stack
 from shared.masking import mask_address
+from shared.store import StorageClients
 
 SEED = stack.REPO_ROOT / "devtools" / "demo_seed.json"
 DEMO_KEY = "demo-function-key"
@@ -72,6 +74,7 @@ class Demo:
     function_key: str
     dataverse_url: str
     dataverse_token: str
+    storage_connection: str = ""  # Azurite, for queue messages and claim-check blobs
     rows: list[Row] = field(default_factory=list)
     current: str = ""
     session: requests.Session = field(default_factory=requests.Session)
@@ -427,6 +430,50 @@ def refused_lists(demo: Demo) -> None:
         step(demo, LIST_STEP, {"person": ADA, "target": target, "list": ref}, 422, code=code)
 
 
+BATCH_ROWS: list[list[str]] = []
+WEBINAR_LIST = "11570000-0000-4000-8000-000000000002"
+BATCH_PEOPLE = 100
+
+
+@scenario("A claim-checked journey-steps batch: 300 steps in bulk, its summary and its round trips")
+def journey_batch(demo: Demo) -> None:
+    """100 new people: each becomes a Lead, gets a Task, and joins the webinar list (three waves)."""
+    batch_id = "demo-batch-1"
+    people = [{"email": f"batch.{n}@demo.example.com", "firstName": "Batch", "lastName": f"Person {n}"}
+              for n in range(BATCH_PEOPLE)]
+    steps: list[dict[str, Any]] = []
+    for n, person in enumerate(people):
+        steps.append({"stepId": f"lead-{n}", "type": "createUpdateLead", "person": person, "subject": "Webinar"})
+    for n, person in enumerate(people):
+        steps.append({"stepId": f"task-{n}", "type": "addActivity", "person": person,
+                      "activity": {"type": "task", "subject": "Follow up the webinar"}})
+    for n, person in enumerate(people):
+        steps.append({"stepId": f"list-{n}", "type": "addToMarketingList", "person": person, "target": "lead",
+                      "list": {"id": WEBINAR_LIST}})
+    storage = StorageClients.from_connection_string(demo.storage_connection)
+    # Over 64 KiB as a message: the producer puts the steps in a blob and sends a claim check.
+    storage.container("journey-steps-blobs").upload_blob(f"{batch_id}.json", json.dumps(steps), overwrite=True)
+    message = json.dumps({"batchId": batch_id, "stepsBlob": f"journey-steps-blobs/{batch_id}.json"})
+    outcome = demo.run_function("JourneyBatch", message)
+    if outcome.get("status") != "Succeeded":
+        raise ScenarioFailed(f"JourneyBatch failed: {outcome.get('error')}")
+    document = demo.expect(demo.call("GET", f"journey/batches/{batch_id}?top=3"), 200, total=3 * BATCH_PEOPLE,
+                           failed=0)
+    if document["status"] != "completed":
+        raise ScenarioFailed(f"the batch is {document['status']}, not completed")
+    summary = next((json.loads(m.content) for m in storage.queue("journey-results").peek_messages(max_messages=32)
+                    if json.loads(m.content).get("batchId") == batch_id), None)
+    if summary is None or summary["counts"] != document["counts"]:
+        raise ScenarioFailed("no summary of the batch on journey-results")
+    requests_made = document["dynamicsRequests"]
+    for name, count in document["counts"].items():
+        if count:
+            BATCH_ROWS.append([batch_id, name, str(count), ""])
+    BATCH_ROWS.append([batch_id, "Web API requests", str(requests_made),
+                       f"{requests_made / document['total']:.3f} per step (one by one: 2 per step)"])
+    BATCH_ROWS.append([batch_id, "summary on journey-results", summary["status"], json.dumps(summary["counts"])])
+
+
 # ---------------------------------------------------------------------------------------------
 # Running and printing
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +523,23 @@ def changes(before: dict[str, dict[str, dict[str, Any]]], after: dict[str, dict[
         for record_id, record in was.items():
             if record_id not in now:
                 rows.append([entity_set, "deleted", record_id, _describe(record, columns)])
-    return rows
+    return _collapsed(rows)
+
+
+def _collapsed(rows: list[list[str]], keep: int = 5) -> list[list[str]]:
+    """At most `keep` rows per (entity set, change), then one row counting the rest (a batch
+    creates hundreds of records)."""
+    out: list[list[str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= keep:
+            out.append(row)
+    for (entity_set, change), count in seen.items():
+        if count > keep:
+            out.append([entity_set, change, "", f"... and {count - keep} more"])
+    return out
 
 
 def _short(value: Any) -> str:
@@ -535,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         token=DEMO_TOKEN, env={"LOCAL_FUNCTION_KEY": DEMO_KEY}, isolate=True,
     )
     try:
-        demo = Demo(local.functions.url, DEMO_KEY, local.emulator.url, DEMO_TOKEN)
+        demo = Demo(local.functions.url, DEMO_KEY, local.emulator.url, DEMO_TOKEN,
+                    storage_connection=local.azurite.env["AzureWebJobsStorage"])
         before = snapshot(demo)
         failures = run_journey(demo, SCENARIOS)
         if journey_gaps():
@@ -549,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     if JOURNEY_ROWS:
         print("\nJourney steps\n")
         print(table(["Step", "Person", "Outcome", "Reason", "Record", "Owner rule", "Round trips"], JOURNEY_ROWS))
+    if BATCH_ROWS:
+        print("\nJourney batch (queue journey-steps)\n")
+        print(table(["Batch", "What", "Count", "Note"], BATCH_ROWS))
     print("\nWhat changed in Dynamics\n")
     changed = changes(before, after)
     print(table(["Entity set", "Change", "Id", "Record"], changed) if changed else "(nothing)")

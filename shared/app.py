@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from shared.settings import Settings
 from shared.store import IdempotencyStore, PersonLocks, StorageClients, VersionedDocumentStore
+from shared.store.batches import BatchQueues, BatchResultsStore
 
 if TYPE_CHECKING:
     from shared.config import Configuration, SyncSettings
@@ -39,6 +40,8 @@ class Dependencies:
     person_locks: PersonLocks
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
+    batch_results: BatchResultsStore
+    batch_queues: BatchQueues
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
@@ -63,6 +66,8 @@ class Dependencies:
             sync_settings_store=VersionedDocumentStore(
                 lambda: storage.container(container), SYNC_SETTINGS_BLOB, SyncSettings
             ),
+            batch_results=BatchResultsStore(lambda: storage.table(settings.journey_batch_table)),
+            batch_queues=BatchQueues(storage),
         )
 
     @cached_property

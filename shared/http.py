@@ -198,6 +198,13 @@ def _log_problem(exc: BaseException, problem: ProblemError) -> None:
         log.log(logging.ERROR if problem.status == 500 else logging.WARNING, "answering %d: %s", problem.status, exc)
 
 
+def problem_document(exc: BaseException) -> dict[str, Any]:
+    """The problem+json body `problem_for` answers for `exc`, as a dict (a batch step's error)."""
+    body = json.loads(problem_for(exc).get_body())
+    assert isinstance(body, dict)
+    return body
+
+
 def validation_errors(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
     """`{"loc", "msg"}` for every pydantic error; never the input, locations and messages kept short."""
     items: list[dict[str, Any]] = []
@@ -310,9 +317,11 @@ def parse_body(req: func.HttpRequest, model: type[M]) -> M:
 
 
 def parse_query(req: func.HttpRequest, model: type[M]) -> M:
-    """Query parameters validated into `model` (locations start with `"query"`)."""
+    """Query parameters validated into `model` (locations start with `"query"`). `code` is the
+    function key (Azure's own parameter), never one of the endpoint's."""
+    params = {name: value for name, value in req.params.items() if name != "code"}
     try:
-        return model.model_validate(dict(req.params))
+        return model.model_validate(params)
     except ValidationError as exc:
         raise validation_problem(exc, prefix=("query",)) from None
 

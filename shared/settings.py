@@ -38,6 +38,8 @@ _ENV_NAMES: dict[str, str] = {
     "idempotency_lease_seconds": "IDEMPOTENCY_LEASE_SECONDS",
     "person_lock_lease_seconds": "PERSON_LOCK_LEASE_SECONDS",
     "config_container": "CONFIG_CONTAINER",
+    "journey_batch_table": "JOURNEY_BATCH_TABLE",
+    "journey_batch_slice_seconds": "JOURNEY_BATCH_SLICE_SECONDS",
 }
 
 # Azure table names: alphanumeric, starting with a letter, 3-63 characters.
@@ -89,6 +91,10 @@ class Settings(BaseModel):
     """How long a person lock of a step that died blocks that person; longer than a step's
     slowest look-up and write (the Dataverse client's 60 s read timeout)."""
     config_container: ContainerName = "connector-config"
+    journey_batch_table: TableName = "journeybatches"
+    journey_batch_slice_seconds: int = Field(default=480, ge=10, le=540)
+    """How long one JourneyBatch delivery works before it stores its progress and re-enqueues
+    the message (the promised 8 minutes; below functionTimeout, 600 s)."""
 
     @field_validator("dynamics_url")
     @classmethod

@@ -26,6 +26,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "invalidDeltaTokenCode": "0x80040203",
     # Further bearer tokens accepted besides --token; each counts as its own user for the limits.
     "additionalTokens": [],
+    # Tables (logical names) offering CreateMultiple/UpdateMultiple/UpsertMultiple; None: every
+    # table. Which tables offer them in a real org is unconfirmed (reference 8.3), so a client
+    # must work either way.
+    "bulkActionTables": None,
 }
 
 

@@ -100,6 +100,10 @@ def _collection(ctx: Context, table: Table, rest: list[Segment]) -> Response:
             raise bad_request("Request message has unresolved parameters.", "0x80040203")
         if method != "POST":
             raise no_http_resource(f"{ctx.root}{ctx.request.path.lstrip('/')}")
+        offered = ctx.app.config.get("bulkActionTables")
+        if offered is not None and table.logical_name not in offered:
+            raise bad_request(f"The {action} message is not available for the entity '{table.logical_name}'.",
+                              "0x80040800")
         return bulk[action](ctx, table)
     if action is not None:
         raise not_implemented(f"The action '{segment.name}'")

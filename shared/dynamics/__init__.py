@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         BatchRequest,
         BatchResponse,
         ChangeSet,
+        ChangeSetOutcome,
         build_batch,
         parse_batch_response,
     )
@@ -56,6 +57,7 @@ _LAZY = {
     "BatchRequest": "batch",
     "BatchResponse": "batch",
     "ChangeSet": "batch",
+    "ChangeSetOutcome": "batch",
     "build_batch": "batch",
     "parse_batch_response": "batch",
     "DataverseClient": "client",
@@ -77,6 +79,7 @@ __all__ = [
     "BatchResponse",
     "ChangeFeed",
     "ChangeSet",
+    "ChangeSetOutcome",
     "Column",
     "ConcurrencyError",
     "DataverseAuthError",

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DataverseError, error_from_parts
-from .query import Literal, Query, entity_path, id_from_entity_url
+from .query import Literal, Query, entity_path, guid, id_from_entity_url, qualified_name
 from .retry import parse_retry_after
+from .tables import primary_key
 from .transport import json_body
 
 CRLF = "\r\n"
 MAX_BATCH_OPERATIONS = 1000
+CRM_NAMESPACE = "Microsoft.Dynamics.CRM."
 
 _CONTENT_REF = re.compile(r"^\$[0-9]+(/|$)")
 _STATUS_LINE = re.compile(r"^HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s+(.*))?$")
@@ -44,6 +46,8 @@ class BatchRequest:
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     content_id: str | None = None
+    # Resending after an unclear failure cannot apply it twice (see `retry`); GETs always are.
+    safe_to_resend: bool = False
 
     def __post_init__(self) -> None:
         method = self.method.upper()
@@ -60,7 +64,7 @@ class BatchRequest:
 
     @property
     def idempotent(self) -> bool:
-        return self.method == "GET"
+        return self.method == "GET" or self.safe_to_resend
 
     @classmethod
     def get(cls, entity_set: str, query: Query | None = None, **kwargs: Any) -> BatchRequest:
@@ -68,15 +72,36 @@ class BatchRequest:
         return cls("GET", entity_path(entity_set) + (f"?{qs}" if qs else ""), **kwargs)
 
     @classmethod
-    def create(cls, entity_set: str, data: Mapping[str, Any], **kwargs: Any) -> BatchRequest:
-        return cls("POST", entity_path(entity_set), dict(data), **kwargs)
+    def create(
+        cls, entity_set: str, data: Mapping[str, Any], *, record_id: str | uuid.UUID | None = None, **kwargs: Any
+    ) -> BatchRequest:
+        """A create; with `record_id` the row gets that primary key, and resending is safe
+        (a resend meeting "exists" means the first one landed)."""
+        body = dict(data)
+        if record_id is not None:
+            body[primary_key(entity_set)] = guid(record_id)
+            kwargs.setdefault("safe_to_resend", True)
+        return cls("POST", entity_path(entity_set), body, **kwargs)
 
     @classmethod
     def update(
         cls, entity_set: str, key: Key, data: Mapping[str, Any], *, etag: str | None = None, **kwargs: Any
     ) -> BatchRequest:
         headers = {"If-Match": etag or "*", **kwargs.pop("headers", {})}
+        kwargs.setdefault("safe_to_resend", True)  # a PATCH with If-Match converges on the same row
         return cls("PATCH", entity_path(entity_set, key), dict(data), headers=headers, **kwargs)
+
+    @classmethod
+    def action(
+        cls, name: str, body: Mapping[str, Any] | None = None, *, entity_set: str, record_id: Key,
+        idempotent: bool = False, **kwargs: Any,
+    ) -> BatchRequest:
+        """A bound action (`lists(<id>)/Microsoft.Dynamics.CRM.AddMemberList`); `idempotent` when
+        Dataverse applies it once however often it is sent."""
+        qualified_name(name)
+        bound = name if "." in name else CRM_NAMESPACE + name
+        return cls("POST", f"{entity_path(entity_set, record_id)}/{bound}", dict(body or {}),
+                   safe_to_resend=idempotent, **kwargs)
 
     @classmethod
     def delete(cls, entity_set: str, key: Key, *, etag: str | None = None, **kwargs: Any) -> BatchRequest:
@@ -143,6 +168,43 @@ class BatchResponse:
         error = self.error()
         if error is not None:
             raise error
+
+
+@dataclass(frozen=True)
+class ChangeSetOutcome:
+    """What became of one change set sent with `odata.continue-on-error`: every part's response
+    (`ok`), or the one failed part's response (the whole change set was rolled back)."""
+
+    responses: Sequence[BatchResponse]
+    failure: BatchResponse | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def outcomes_of(change_sets: Sequence[ChangeSet], responses: Sequence[BatchResponse]) -> list[ChangeSetOutcome]:
+    """Match a continue-on-error batch response to its change sets, in order: a change set that
+    succeeded answers one response per part, a failed one a single error response."""
+    outcomes: list[ChangeSetOutcome] = []
+    position = 0
+    for change_set in change_sets:
+        if position >= len(responses):
+            missing = BatchResponse(0, {}, None, reason="Dataverse gave no answer for this change set")
+            outcomes.append(ChangeSetOutcome((), missing))
+            continue
+        first = responses[position]
+        if not first.ok:
+            outcomes.append(ChangeSetOutcome((), first))
+            position += 1
+            continue
+        answered = list(responses[position : position + len(change_set)])
+        position += len(answered)
+        failed = next((r for r in answered if not r.ok), None)
+        if failed is None and len(answered) < len(change_set):
+            failed = BatchResponse(0, {}, None, reason="Dataverse answered only part of this change set")
+        outcomes.append(ChangeSetOutcome(answered if failed is None else (), failed))
+    return outcomes
 
 
 def count_operations(items: Iterable[BatchItem]) -> int:

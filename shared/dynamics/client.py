@@ -31,11 +31,15 @@ from .auth import (
     scope_for,
 )
 from .batch import (
+    CRM_NAMESPACE,
     BatchItem,
     BatchRequest,
     BatchResponse,
+    ChangeSet,
+    ChangeSetOutcome,
     build_batch,
     count_operations,
+    outcomes_of,
     parse_batch_response,
     split_batches,
 )
@@ -61,7 +65,6 @@ logger = logging.getLogger(__name__)
 
 API_PATH = "/api/data/v9.2/"
 MAX_PAGE_SIZE = 5000
-CRM_NAMESPACE = "Microsoft.Dynamics.CRM."
 
 # Actions Dataverse applies idempotently, so resending one after an unclear failure is safe.
 IDEMPOTENT_ACTIONS = frozenset({"AddMemberList"})
@@ -150,11 +153,15 @@ class DataverseClient:
                 headers["Prefer"] = f"odata.maxpagesize={page_size}"
         return self._rows(url, headers, f"list {entity_set}")
 
-    def _rows(self, url: str, headers: dict[str, str], operation: str) -> Iterator[dict[str, Any]]:
+    def _rows(
+        self, url: str, headers: dict[str, str], operation: str, *, verbatim: bool = False
+    ) -> Iterator[dict[str, Any]]:
         rows = pages = 0
         next_url: str | None = url
         while next_url is not None:
-            request = Request("GET", next_url, operation, dict(headers), retry_safe=True, verbatim=pages > 0)
+            request = Request(
+                "GET", next_url, operation, dict(headers), retry_safe=True, verbatim=verbatim or pages > 0
+            )
             body = self._json(self._send(request))
             pages += 1
             for row in body.get("value", []):
@@ -441,10 +448,15 @@ class DataverseClient:
                 break
         return results
 
-    def query_batch(self, queries: Sequence[tuple[str, Query | None]]) -> list[list[dict[str, Any]]]:
-        """The first page of several independent queries, in one `$batch` round trip.
+    def query_batch(
+        self, queries: Sequence[tuple[str, Query | None]], *, all_pages: bool = False
+    ) -> list[list[dict[str, Any]]]:
+        """The first page of several independent queries, in one `$batch` round trip
+        (several when there are more than 1,000 queries).
 
-        Returns the rows of each query, in order. A failed query raises its typed error.
+        Returns the rows of each query, in order. A failed query raises its typed error. With
+        `all_pages`, a query whose answer has an `@odata.nextLink` has its further pages read
+        with ordinary GETs (a bulk look-up of many people may match more than one page).
         """
         requests_ = [BatchRequest.get(entity_set, query) for entity_set, query in queries]
         results: list[list[dict[str, Any]]] = []
@@ -456,22 +468,43 @@ class DataverseClient:
                 raise errors.DataverseError(200, "", f"$batch answered {len(responses)} of {len(chunk)} queries")
             for response in responses:
                 body = response.body if isinstance(response.body, dict) else {}
-                results.append(list(body.get("value", [])))
+                rows = list(body.get("value", []))
+                next_url = self._follow(body.get("@odata.nextLink")) if all_pages else None
+                if next_url is not None:
+                    rows.extend(self._rows(next_url, {}, "further pages of a batched query", verbatim=True))
+                results.append(rows)
         return results
+
+    def execute_change_sets(self, change_sets: Sequence[ChangeSet]) -> list[ChangeSetOutcome]:
+        """Apply change sets with `odata.continue-on-error`: one failed change set (rolled back as
+        a whole) does not stop the others. Sent in `$batch` round trips of at most 1,000
+        operations; one `ChangeSetOutcome` per change set, in order.
+
+        A round trip that fails as a whole (throttled past the retry budget, unavailable) raises
+        its typed error; it is resent only when every part is safe to resend.
+        """
+        outcomes: list[ChangeSetOutcome] = []
+        for chunk in split_batches(list(change_sets)):
+            sets = [item for item in chunk if isinstance(item, ChangeSet)]
+            responses = self._batch_round_trip(chunk, continue_on_error=True)
+            outcomes.extend(outcomes_of(sets, responses))
+        return outcomes
 
     def _batch_round_trip(self, chunk: Sequence[BatchItem], *, continue_on_error: bool) -> list[BatchResponse]:
         content_type, body = build_batch(chunk, self._api_root)
         headers = {"Content-Type": content_type}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
-        only_reads = all(isinstance(item, BatchRequest) and item.idempotent for item in chunk)
+        only_safe = all(
+            request.idempotent for item in chunk for request in (item.requests if isinstance(item, ChangeSet) else (item,))
+        )
         request = Request(
             "POST",
             self._url("$batch"),
             f"batch of {count_operations(chunk)}",
             headers,
             body,
-            retry_safe=only_reads,
+            retry_safe=only_safe,
             multipart_ok=True,
         )
         response = self._send(request)

@@ -11,7 +11,10 @@ from shared.owner import OwnerCandidates, OwnerDecision, decide_owner
 from shared.resolution import ACTIVE, ENTITIES, Criterion, Kind, Match, Scalar, choose, criteria
 from shared.steps.config import StepConfig
 
-__all__ = ["Found", "Lookups", "PersonLookup", "person_lookup"]
+__all__ = ["ACTIVE_ONLY", "Found", "Lookups", "PersonLookup", "person_lookup"]
+
+# Only an open Lead or an active Contact is the person (resolution rules).
+ACTIVE_ONLY = Filter.eq("statecode", ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -23,15 +26,19 @@ class PersonLookup:
     select: tuple[str, ...]
     expand: tuple[Expand, ...] = ()
 
+    @property
+    def columns(self) -> list[str]:
+        """What each query selects: the key and what ranking and the step's decision read."""
+        return list(dict.fromkeys((ENTITIES[self.kind].key, "modifiedon", "statecode", *self.select)))
+
     def queries(self) -> list[tuple[str, Query]]:
         spec = ENTITIES[self.kind]
-        select = list(dict.fromkeys((spec.key, "modifiedon", "statecode", *self.select)))
         queries = []
         for criterion in self.criteria:
             conditions = [Filter.eq(attribute, value) for attribute, value in criterion.conditions]
             query = Query(
-                select=select,
-                filter=Filter.and_(*conditions, Filter.eq("statecode", ACTIVE)),
+                select=self.columns,
+                filter=Filter.and_(*conditions, ACTIVE_ONLY),
                 orderby=[("modifiedon", "desc")],
                 expand=list(self.expand) or None,
             )

@@ -46,7 +46,15 @@ from shared.steps.result import Action, Attempt, Create, Plan, StepResult, Updat
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash
 from shared.store.person_locks import PersonLocks
 
-__all__ = ["ADD_ACTIVITY", "ADD_TO_MARKETING_LIST", "CREATE_UPDATE_LEAD", "StepDefinition", "act", "run_step"]
+__all__ = [
+    "ADD_ACTIVITY",
+    "ADD_TO_MARKETING_LIST",
+    "CREATE_UPDATE_LEAD",
+    "StepDefinition",
+    "act",
+    "created",
+    "run_step",
+]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +147,13 @@ def look_up(client: StepClient, lookups: Lookups) -> Found:
     return lookups.split(client.query_batch(requests) if requests else [])
 
 
+def created(plan: Plan, new_id: str) -> StepResult:
+    """The plan's result once its `Create` made the record `new_id`."""
+    if plan.created_id_field == "activity_id":
+        return replace(plan.result, activity_id=str(new_id).lower())
+    return replace(plan.result, record_id=str(new_id).lower())
+
+
 def act(client: StepClient, plan: Plan) -> StepResult:
     """Carry out the plan's write (if any) and return the result it makes true."""
     write = plan.write
@@ -153,9 +168,7 @@ def act(client: StepClient, plan: Plan) -> StepResult:
             # Our own derived id: an earlier attempt with this idempotency key created it.
             log.info("create %s: the record with the derived id already exists", write.entity_set)
             new_id = write.record_id
-        if plan.created_id_field == "activity_id":
-            return replace(plan.result, activity_id=str(new_id).lower())
-        return replace(plan.result, record_id=str(new_id).lower())
+        return created(plan, new_id)
     if isinstance(write, Update):
         client.update_record(write.entity_set, write.record_id, write.data)
         return plan.result

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from shared.app import Dependencies
     from shared.dynamics import DataverseClient
 
-__all__ = ["add_activity", "add_to_marketing_list", "create_update_lead", "run"]
+__all__ = ["add_activity", "add_to_marketing_list", "create_update_lead", "run", "step_problem"]
 
 R = TypeVar("R", bound=StepRequest)
 
@@ -67,20 +67,25 @@ def _run(
             definition, request, raw_body, client=client, store=deps.idempotency, config=config,
             locks=deps.person_locks, metadata=deps.metadata, now=now,
         )
-    except InvalidStepInput as exc:
+    except (InvalidStepInput, StepRefused, RecordNotFoundError) as exc:
+        raise step_problem(exc) from None
+
+
+def step_problem(exc: InvalidStepInput | StepRefused | RecordNotFoundError) -> ProblemError:
+    """The problem a step answers for what its decision or write ran into (HTTP and batch alike)."""
+    if isinstance(exc, InvalidStepInput):
         errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.errors]
         count = len(errors)
-        raise ProblemError(400, "Invalid request", f"The request has {count} invalid field{'s' if count != 1 else ''}.",
-                           errors=errors) from None
-    except StepRefused as exc:
-        raise ProblemError(exc.status, exc.title, exc.detail, code=exc.code) from None
-    except RecordNotFoundError:
-        # The record found a moment ago (the Lead, the list, the member) was deleted or merged
-        # before the write: a retry looks again and decides afresh, so this is not a 502.
-        raise ProblemError(503, "Dynamics changed during the step",
-                           "A record the step had just found was deleted or merged in Dynamics before it "
-                           "could be written; retry the step.", code="dynamicsChanged",
-                           headers={"Retry-After": "1"}) from None
+        return ProblemError(400, "Invalid request", f"The request has {count} invalid field{'s' if count != 1 else ''}.",
+                            errors=errors)
+    if isinstance(exc, StepRefused):
+        return ProblemError(exc.status, exc.title, exc.detail, code=exc.code)
+    # The record found a moment ago (the Lead, the list, the member) was deleted or merged
+    # before the write: a retry looks again and decides afresh, so this is not a 502.
+    return ProblemError(503, "Dynamics changed during the step",
+                        "A record the step had just found was deleted or merged in Dynamics before it "
+                        "could be written; retry the step.", code="dynamicsChanged",
+                        headers={"Retry-After": "1"})
 
 
 def create_update_lead(deps: Dependencies, request: LeadRequest, raw_body: Any) -> dict[str, Any]:

@@ -161,3 +161,24 @@ def test_when_attributes_are_expanded_on_a_definition_nested_select_applies(api:
     assert body["LogicalName"] == "contact"
     assert {"LogicalName", "MetadataId", "@odata.type"} >= set(body["Attributes"][0])
     assert "emailaddress1" in {a["LogicalName"] for a in body["Attributes"]}
+
+
+def test_when_one_update_multiple_target_is_missing_no_target_is_updated(api: Api) -> None:
+    contact = api.create("contacts", {"lastname": "A"})
+    body = {"Targets": [
+        {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": contact, "jobtitle": "CTO"},
+        {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": "00000000-0000-4000-8000-00000000abcd",
+         "jobtitle": "CFO"}]}
+    assert api.post("contacts/Microsoft.Dynamics.CRM.UpdateMultiple", body).status_code == 404
+    assert api.get(f"contacts({contact})?$select=jobtitle").json()["jobtitle"] is None
+
+
+def test_when_a_table_does_not_offer_bulk_actions_they_are_refused_and_nothing_is_written(api: Api) -> None:
+    api.dv.hook("POST", "config", {"bulkActionTables": ["contact"]})
+    task = {"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.task", "subject": "T"}]}
+    refused = api.post("tasks/Microsoft.Dynamics.CRM.CreateMultiple", task)
+    assert refused.status_code == 400
+    assert "not available" in refused.json()["error"]["message"]
+    assert api.get("tasks").json()["value"] == []
+    contact = {"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.contact", "lastname": "A"}]}
+    assert api.post("contacts/Microsoft.Dynamics.CRM.CreateMultiple", contact).status_code == 200

@@ -82,7 +82,7 @@ def _broken_dependencies() -> Any:
     raise RuntimeError("cannot build the dependencies: secret-setting")
 
 
-@pytest.mark.parametrize("name", ["JourneyBatch", "CampaignExport"])
+@pytest.mark.parametrize("name", ["CampaignExport"])
 def test_a_queue_function_not_built_yet_fails_so_the_host_retries_then_poisons_the_message(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
