@@ -94,7 +94,7 @@ class Settings(BaseModel):
     journey_batch_table: TableName = "journeybatches"
     journey_batch_slice_seconds: int = Field(default=480, ge=10, le=540)
     """How long one JourneyBatch delivery works before it stores its progress and re-enqueues
-    the message (the contract's 8 minutes; below functionTimeout, 600 s)."""
+    the message (the promised 8 minutes; below functionTimeout, 600 s)."""
 
     @field_validator("dynamics_url")
     @classmethod
