@@ -3,10 +3,11 @@
 import azure.functions as func
 
 from shared.app import dependencies
-from shared.control import document_endpoint
+from shared.control import check_configuration, document_endpoint
 from shared.http import endpoint
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return document_endpoint(req, dependencies().config_store)
+    deps = dependencies()
+    return document_endpoint(req, deps.config_store, lambda config: check_configuration(deps, config))

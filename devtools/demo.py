@@ -186,14 +186,20 @@ def key_required(demo: Demo) -> None:
     demo.expect(demo.call("GET", "config", key=False), 401)
 
 
-@scenario("Configuration: read, change with If-Match, stale ETag refused")
+@scenario("Configuration: read, change with If-Match, stale ETag refused, unknown columns refused")
 def configuration(demo: Demo) -> None:
     first = demo.call("GET", "config")
     document = demo.expect(first, 200)
     etag = first.headers.get("ETag", "")
     changed = {**document, "platformName": "Demo Platform"}
-    demo.expect(demo.call("PUT", "config", changed, headers={"If-Match": etag}), 200, platformName="Demo Platform")
-    demo.expect(demo.call("PUT", "config", changed, headers={"If-Match": etag}), 412)
+    demo.expect(demo.call("PUT", "config", changed), 428, code="ifMatchRequired")
+    saved = demo.call("PUT", "config", changed, headers={"If-Match": etag})
+    demo.expect(saved, 200, platformName="Demo Platform")
+    demo.expect(demo.call("PUT", "config", changed, headers={"If-Match": etag}), 412, code="documentModified")
+    # Every column is checked against Dynamics' metadata: nothing is saved when one does not fit.
+    wrong = {**changed, "campaignMapping": {**changed["campaignMapping"], "opens": "new_campaignopens",
+                                            "clicks": "new_nosuchcolumn"}}
+    demo.expect(demo.call("PUT", "config", wrong, headers={"If-Match": saved.headers.get("ETag", "")}), 400)
 
 
 # Records of devtools/demo_seed.json the journey refers to.
@@ -231,12 +237,15 @@ JOURNEY_MUST_SHOW = {
     "created", "updated", "skipped", "activityLogged", "added", "alreadyMember",
     "existsAsContact", "noMatchingLead", "noMatchingContact", "noMatch",
     "listNotFound", "listIsDynamic", "listLocked", "listInactive", "listMemberTypeMismatch", "listNameAmbiguous",
+    # The Owner rule's rules and reasons.
+    "mapped", "defaultOwner", "dynamics", "unmapped", "userMissing", "userDisabled", "defaultOwnerUnavailable",
 }
 
 
 def journey_gaps() -> list[str]:
-    """The outcomes and reason codes no journey step showed."""
+    """The outcomes, reason codes and owner rules no journey step showed."""
     shown = {row[2].split(" ")[0] for row in JOURNEY_ROWS} | {row[3] for row in JOURNEY_ROWS}
+    shown |= {word.strip("()") for row in JOURNEY_ROWS for word in row[5].split()}
     return sorted(JOURNEY_MUST_SHOW - shown)
 
 
@@ -267,9 +276,12 @@ def step(demo: Demo, path: str, body: dict[str, Any], status: int = 200, **field
             record = f"{parsed['entity']} {_short_id(parsed.get('recordId'))}"
         if parsed.get("activityId"):
             record += f", activity {_short_id(parsed['activityId'])}"
+        owner = str(parsed.get("ownerRule") or "")
+        if parsed.get("ownerReason"):
+            owner += f" ({parsed['ownerReason']})"
         JOURNEY_ROWS.append([
             STEP_NAMES[path], mask_address(str(body.get("person", {}).get("email") or "-").strip()), outcome,
-            str(parsed.get("reason") or parsed.get("code") or ""), record, trips,
+            str(parsed.get("reason") or parsed.get("code") or ""), record, owner, trips,
         ])
     return answer
 
@@ -323,18 +335,40 @@ def dry_run(demo: Demo) -> None:
         raise ScenarioFailed("the dry run created a Lead")
 
 
-@scenario("Owner from the user mapping; a disabled user falls back to the default owner")
+MISSING_USER = "5e000000-0000-4000-8000-0000000000ff"
+
+
+def _set_user_mapping(demo: Demo, user_mapping: dict[str, Any]) -> None:
+    current = demo.call("GET", "config")
+    document = demo.expect(current, 200)
+    document["userMapping"] = user_mapping
+    demo.expect(demo.call("PUT", "config", document, headers={"If-Match": current.headers.get("ETag", "")}), 200)
+
+
+@scenario("The Owner rule: mapped user, default owner (and why), or Dynamics decides")
 def owner_mapping(demo: Demo) -> None:
-    first = demo.call("GET", "config")
-    document = demo.expect(first, 200)
-    document["userMapping"] = {"identities": {"dana": DANA_USER, "former": FORMER_USER}, "defaultOwner": DANA_USER}
-    demo.expect(demo.call("PUT", "config", document, headers={"If-Match": first.headers.get("ETag", "")}), 200)
-    answer = step(demo, LEAD_STEP, {"subject": "Booked a meeting", "ownerUserId": "former",
-                                    "person": {"email": "owner.demo@example.com", "lastName": "Owner"}},
-                  outcome="created")
-    lead = next(row for row in demo.dataverse("leads") if row["leadid"] == answer["recordId"])
-    if lead.get("_ownerid_value") != DANA_USER:
-        raise ScenarioFailed(f"owner is {lead.get('_ownerid_value')}, wanted the default owner {DANA_USER}")
+    identities = {"dana": DANA_USER, "former": FORMER_USER, "gone": MISSING_USER}
+    _set_user_mapping(demo, {"identities": identities, "defaultOwner": DANA_USER})
+    for owner_user, rule, reason, owner in [
+        ("dana", "mapped", None, DANA_USER),
+        ("former", "defaultOwner", "userDisabled", DANA_USER),
+        ("gone", "defaultOwner", "userMissing", DANA_USER),
+        (None, "defaultOwner", "unmapped", DANA_USER),
+    ]:
+        body: dict[str, Any] = {"subject": "Booked a meeting",
+                                "person": {"email": f"owner.{owner_user or 'none'}@example.com", "lastName": "Owner"}}
+        if owner_user:
+            body["ownerUserId"] = owner_user
+        answer = step(demo, LEAD_STEP, body, outcome="created", ownerRule=rule, ownerReason=reason)
+        lead = next(row for row in demo.dataverse("leads") if row["leadid"] == answer["recordId"])
+        if lead.get("_ownerid_value") != owner:
+            raise ScenarioFailed(f"owner is {lead.get('_ownerid_value')}, wanted {owner}")
+    # The default owner is disabled too: no ownerid is sent, Dynamics makes the app user the owner.
+    _set_user_mapping(demo, {"identities": identities, "defaultOwner": FORMER_USER})
+    step(demo, ACTIVITY_STEP, {"person": ALAN, "ownerUserId": "former", "activity": {"type": "task",
+                               "subject": "Hand over to sales"}},
+         outcome="activityLogged", ownerRule="dynamics", ownerReason="defaultOwnerUnavailable")
+    _set_user_mapping(demo, {"identities": identities, "defaultOwner": DANA_USER})
 
 
 @scenario("Activities: smart mode prefers the Lead and falls back to the Contact; strict modes skip")
@@ -578,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["", "Scenario", "Request", "Status", "Result"], journey_rows(demo.rows)))
     if JOURNEY_ROWS:
         print("\nJourney steps\n")
-        print(table(["Step", "Person", "Outcome", "Reason", "Record", "Round trips"], JOURNEY_ROWS))
+        print(table(["Step", "Person", "Outcome", "Reason", "Record", "Owner rule", "Round trips"], JOURNEY_ROWS))
     if BATCH_ROWS:
         print("\nJourney batch (queue journey-steps)\n")
         print(table(["Batch", "What", "Count", "Note"], BATCH_ROWS))

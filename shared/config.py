@@ -142,7 +142,15 @@ class UserMapping(DocumentModel):
 
 
 class Configuration(DocumentModel):
-    """The configuration document (`GET/PUT /api/config`)."""
+    """The configuration document (`GET/PUT /api/config`). Missing members take their defaults; unknown
+    members are 400. Beyond the schema, a PUT checks one writer per column (per table, a column the export
+    writes appears once: the export's own columns (Contact `parentcustomerid`, `ownerid`; Account `name`,
+    `websiteurl`, `ownerid`), `personFields` targets (Contact), `fixedFields` keys, `exportFields` items,
+    `engagementFields` keys, non-null `campaignMapping` values; each repeat one error at the later place),
+    then every named column against the Dynamics column metadata (`shared.config_checks`): identifiers and
+    `personFields` String columns (of Lead and Contact; `company` of Lead only), `campaignMapping` String or
+    Memo columns of Contact, fixed / export / engagement columns writable on create and update and not
+    lookups, with values fitting type and MaxLength. GUIDs are stored lowercase."""
 
     platform_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")] = "Platform"
     identifiers: Identifiers = Field(default_factory=Identifiers)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 from pydantic import BaseModel
 
-from shared.http import if_match, json_response, method_not_allowed, parse_body
+from shared.config import Configuration
+from shared.config_checks import METADATA_TABLES, metadata_errors, repeat_errors
+from shared.http import ProblemError, if_match_tags, json_response, method_not_allowed, parse_body
 from shared.settings import SettingsError
 from shared.store import StorageError, StorageUnavailableError, VersionedDocumentStore
 
@@ -24,18 +26,45 @@ log = logging.getLogger(__name__)
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def document_endpoint(req: func.HttpRequest, store: VersionedDocumentStore[Any]) -> func.HttpResponse:
-    """GET answers the document with its `ETag`; PUT validates the body, honours `If-Match`
-    (412 when stale) and answers the stored document with its new `ETag`."""
+def document_endpoint(
+    req: func.HttpRequest, store: VersionedDocumentStore[Any], check: Callable[[Any], None] | None = None
+) -> func.HttpResponse:
+    """GET answers the document with its `ETag`; PUT validates the body, needs `If-Match` (428
+    without it or with `*`), runs `check` on the new document (it raises a problem: 400, 503),
+    then writes only if a listed tag is current (412 otherwise) and answers the stored document
+    with its new `ETag`. A refused PUT writes nothing."""
     if req.method.upper() == "GET":
         doc, etag = store.get()
         return json_response(doc, headers={"ETag": etag, **_NO_STORE})
     if req.method.upper() == "PUT":
         new_doc: BaseModel = parse_body(req, store.model)
-        etag = store.put(new_doc, if_match=if_match(req))
+        tags = if_match_tags(req)
+        if check is not None:
+            check(new_doc)
+        etag = store.put(new_doc, if_match=tags)
         log.info("document %s replaced", store.name)
         return json_response(new_doc, headers={"ETag": etag, **_NO_STORE})
     return method_not_allowed(req, ["GET", "PUT"])
+
+
+def check_configuration(deps: Dependencies, config: Configuration) -> None:
+    """The checks of a configuration beyond its schema, as `PUT /api/config` runs them.
+
+    First those that need no Dynamics (one writer per column): any failure is a 400 listing all
+    of them. Then every column named, against the columns of Lead, Contact and Account read
+    afresh (three requests; the worker's metadata cache is refreshed with them): a 400 listing
+    each misfit. Dynamics unreachable: its 503 with `Retry-After` (`shared.http.problem_for`).
+    """
+    errors = repeat_errors(config)
+    if not errors:
+        tables = deps.metadata.refresh(deps.dynamics, METADATA_TABLES)
+        errors = metadata_errors(config, tables)
+    if errors:
+        items = [{"loc": list(loc), "msg": msg} for loc, msg in errors]
+        count = len(items)
+        raise ProblemError(400, "Invalid configuration",
+                           f"The configuration has {count} problem{'s' if count != 1 else ''}; nothing was saved.",
+                           errors=items)
 
 
 def health_response(dependencies: Callable[[], Dependencies], *, timeout: float = 10.0) -> func.HttpResponse:

@@ -305,10 +305,38 @@ def parse_query(req: func.HttpRequest, model: type[M]) -> M:
         raise validation_problem(exc, prefix=("query",)) from None
 
 
-def if_match(req: func.HttpRequest) -> str | None:
-    """The `If-Match` header, or None when absent or blank."""
+# RFC 9110 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
+_ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*')
+
+
+def if_match_tags(req: func.HttpRequest) -> list[str]:
+    """The strong entity-tags of `If-Match`, for a conditional replace of a settings document.
+
+    Missing, blank or `*` is a 428 (`ifMatchRequired`): a document is only ever replaced by
+    someone who read it. A list (`"a", "b"`) matches when any tag is the current ETag; weak tags
+    (`W/"a"`) never match for `If-Match` (RFC 9110 13.1.1), so they are dropped here. A header
+    that is not a list of entity-tags is a 400.
+    """
     value = (req.headers.get("if-match") or "").strip()
-    return value or None
+    if not value or value == "*":
+        raise ProblemError(
+            428, "If-Match required",
+            "Replacing this document needs its current ETag in If-Match (GET it first); * is not accepted.",
+            code="ifMatchRequired",
+        )
+    strong: list[str] = []
+    for element in value.split(","):
+        if not element.strip():
+            continue  # RFC 9110 5.6.1: empty list elements are allowed and ignored
+        match = _ENTITY_TAG.fullmatch(element)
+        if match is None:
+            raise ProblemError(
+                400, "Invalid request", "If-Match must be a list of quoted entity-tags, e.g. \"0x8D...\".",
+                errors=[{"loc": ["headers", "If-Match"], "msg": "must be a comma-separated list of quoted ETags"}],
+            )
+        if match.group(1) is None:
+            strong.append(match.group(2))
+    return strong
 
 
 def _loads(text: str) -> Any:

@@ -36,6 +36,7 @@ from .errors import (
     RecordExistsError,
     RecordNotFoundError,
 )
+from .metadata import Column, MetadataCache, TableColumns
 from .query import Expand, Filter, Query, bind, literal
 from .retry import RetryPolicy
 from .tables import primary_key
@@ -47,6 +48,7 @@ __all__ = [
     "ChangeFeed",
     "ChangeSet",
     "ChangeSetOutcome",
+    "Column",
     "ConcurrencyError",
     "DataverseAuthError",
     "DataverseClient",
@@ -58,11 +60,13 @@ __all__ = [
     "DeltaTokenExpiredError",
     "Expand",
     "Filter",
+    "MetadataCache",
     "Query",
     "RecordExistsError",
     "RecordNotFoundError",
     "RetryPolicy",
     "StaticTokenCredential",
+    "TableColumns",
     "UpsertResult",
     "bind",
     "build_batch",

@@ -44,6 +44,7 @@ from .batch import (
     split_batches,
 )
 from .changes import Change, ChangeFeed, deleted_record
+from .metadata import TableColumns, table_columns_from
 from .query import (
     Literal,
     Query,
@@ -185,6 +186,18 @@ class DataverseClient:
         )
         logger.info("get %s: found", entity_set)
         return self._json(response)
+
+    def get_table_columns(self, table: str) -> TableColumns:
+        """The columns of a table (by logical name, `contact`), in one request.
+
+        Raises `RecordNotFoundError` when Dataverse has no such table. Cache the answer
+        (`MetadataCache`): it is large and changes rarely.
+        """
+        url = self._url(f"EntityDefinitions(LogicalName='{identifier(table)}')/Attributes")
+        body = self._json(self._send(Request("GET", url, f"columns of {table}", retry_safe=True)))
+        columns = table_columns_from(table, body.get("value", []))
+        logger.info("columns of %s: %d", table, len(columns.columns))
+        return columns
 
     # Writes.
 

@@ -12,7 +12,7 @@ from shared.journey_batch.message import UnreadableMessage
 from shared.journey_batch.service import Delivery, run_delivery
 from shared.journey_batch.status import BatchWindow
 from shared.journey_batch.status import batch_status as _batch_status
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 
 if TYPE_CHECKING:
     from shared.app import Dependencies

@@ -52,7 +52,9 @@ from shared.journey_batch.message import (
     steps_problems,
 )
 from shared.resolution import ENTITIES, person_attributes
-from shared.steps.common import ACTIVE_ONLY, Found, InvalidStepInput, Lookups, StepConfig
+from shared.steps.config import StepConfig
+from shared.steps.lookups import ACTIVE_ONLY, Found, Lookups
+from shared.steps.person import InvalidStepInput
 from shared.steps.models import StepRequest
 from shared.steps.result import Action, Attempt, Create, Plan, StepRefused, Update, Write
 from shared.steps.runner import created

@@ -13,23 +13,20 @@ from typing import Any
 
 from shared.dynamics.query import bind
 from shared.resolution import ENTITIES, Kind, Match
-from shared.steps.common import (
+from shared.steps.config import StepConfig
+from shared.steps.lookups import Found, Lookups, person_lookup
+from shared.steps.models import ActivityRequest, ActivitySpec
+from shared.steps.person import check_person
+from shared.steps.result import Attempt, Create, Plan, StepResult
+from shared.steps.wording import (
     NO_MATCH_REASON,
-    Found,
-    Lookups,
-    StepConfig,
-    check_person,
     duplicates_note,
     no_fallback,
     no_record,
-    owner_candidates,
-    person_lookup,
     possessive,
     was,
     who,
 )
-from shared.steps.models import ActivityRequest, ActivitySpec
-from shared.steps.result import Attempt, Create, Plan, StepResult
 
 __all__ = ["ID_NAMESPACE", "SCOPE", "decide", "due_at", "prepare", "search_order"]
 
@@ -59,7 +56,7 @@ def prepare(request: ActivityRequest, config: StepConfig) -> Lookups:
     select = [config.phone_attribute] if request.activity.type == "phonecall" and config.phone_attribute else []
     return Lookups(
         people=tuple(person_lookup(kind, config, values, select=select) for kind in kinds),
-        owner=owner_candidates(request.owner_user_id, config),
+        owner=config.owner_candidates(request.owner_user_id),
     )
 
 
@@ -123,7 +120,8 @@ def decide(
         detail = f"{no_record(name, preferred)}, so no {label} {was(dry_run)} logged {no_fallback(preferred)}."
         return Plan(StepResult(outcome="skipped", reason=NO_MATCH_REASON[preferred], detail=detail, dry_run=dry_run))
 
-    data = _activity_data(request, config, match, attempt.now) | lookups.owner_bind(found)
+    owner = lookups.owner_decision(found)
+    data = _activity_data(request, config, match, attempt.now) | owner.bind()
     kind_label = ENTITIES[match.kind].label
     fallback = ""
     if match.kind != preferred:
@@ -137,7 +135,7 @@ def decide(
     return Plan(
         StepResult(
             outcome="activityLogged", entity=match.kind, record_id=match.record_id, duplicates=match.duplicates,
-            detail=detail, dry_run=dry_run,
+            detail=detail, dry_run=dry_run, **StepResult.owned(owner),
         ),
         write=Create(_ENTITY_SETS[request.activity.type], data, record_id=attempt.record_id),
         created_id_field="activity_id",

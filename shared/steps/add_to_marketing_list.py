@@ -12,22 +12,20 @@ from typing import Any
 
 from shared.dynamics.query import Expand, Filter, Query
 from shared.resolution import ENTITIES
-from shared.steps.common import (
+from shared.steps.config import StepConfig
+from shared.steps.lookups import Found, Lookups, person_lookup
+from shared.steps.models import ListRequest
+from shared.steps.person import check_person
+from shared.steps.result import Action, Attempt, Plan, StepRefused, StepResult
+from shared.steps.wording import (
     NO_MATCH_REASON,
-    Found,
-    Lookups,
-    StepConfig,
-    check_person,
     duplicates_note,
     no_fallback,
     no_record,
-    person_lookup,
     possessive,
     was,
     who,
 )
-from shared.steps.models import ListRequest
-from shared.steps.result import Action, Attempt, Plan, StepRefused, StepResult
 
 __all__ = ["ID_NAMESPACE", "LIST_SELECT", "MEMBER_TYPE", "SCOPE", "check_list", "decide", "prepare"]
 

@@ -15,21 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.dynamics.query import Expand, bind
+from shared.owner import OwnerDecision
 from shared.resolution import Match
-from shared.steps.common import (
-    Found,
-    Lookups,
-    StepConfig,
-    check_person,
-    duplicates_note,
-    owner_candidates,
-    person_lookup,
-    possessive,
-    was,
-    who,
-)
+from shared.steps.config import StepConfig
+from shared.steps.lookups import Found, Lookups, person_lookup
 from shared.steps.models import LeadRequest
+from shared.steps.person import check_person
 from shared.steps.result import Attempt, Create, Plan, StepResult, Update
+from shared.steps.wording import duplicates_note, possessive, was, who
 
 __all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "prepare"]
 
@@ -53,7 +46,7 @@ def prepare(request: LeadRequest, config: StepConfig) -> Lookups:
             person_lookup("lead", config, values, select=lead_select),
             person_lookup("contact", config, values, expand=[_CONTACT_ACCOUNT]),
         ),
-        owner=owner_candidates(request.owner_user_id, config),
+        owner=config.owner_candidates(request.owner_user_id),
     )
 
 
@@ -108,7 +101,8 @@ def decide(
     # its decision stands, whatever changed since (even a Contact created in between).
     earlier = lead.candidate(new_id) if lead is not None and new_id is not None else None
     if lead is not None and earlier is not None:
-        return _created_by_earlier_attempt(lead, earlier, name, dry_run)
+        # Its owner was decided by the same rule over the same users, looked up again now.
+        return _created_by_earlier_attempt(lead, earlier, name, dry_run, lookups.owner_decision(found))
 
     if contact is not None and not request.always_create_lead:
         detail = (f"{name} is already a Contact in Dynamics, so no Lead {was(dry_run)} created or updated"
@@ -133,7 +127,8 @@ def decide(
         data["parentcontactid@odata.bind"] = bind("contacts", contact_id)
     if account_id:
         data["parentaccountid@odata.bind"] = bind("accounts", account_id)
-    data.update(lookups.owner_bind(found))
+    owner = lookups.owner_decision(found)
+    data.update(owner.bind())
     links = _link_phrase(contact_id, account_id, dry_run=dry_run)
     if dry_run:
         detail = f"A new Lead would be created for {name}{links}; nothing was written."
@@ -142,7 +137,7 @@ def decide(
     return Plan(
         StepResult(
             outcome="created", entity="lead", record_id=None, linked_contact_id=contact_id,
-            linked_account_id=account_id, detail=detail, dry_run=dry_run,
+            linked_account_id=account_id, detail=detail, dry_run=dry_run, **StepResult.owned(owner),
         ),
         write=Create("leads", data, record_id=new_id),
     )
@@ -184,7 +179,9 @@ def _update(
     )
 
 
-def _created_by_earlier_attempt(lead: Match, record: Mapping[str, Any], name: str, dry_run: bool) -> Plan:
+def _created_by_earlier_attempt(
+    lead: Match, record: Mapping[str, Any], name: str, dry_run: bool, owner: OwnerDecision
+) -> Plan:
     """An earlier attempt with the same idempotency key created this Lead, then did not answer."""
     return Plan(
         StepResult(
@@ -193,6 +190,6 @@ def _created_by_earlier_attempt(lead: Match, record: Mapping[str, Any], name: st
             linked_account_id=_lower(record.get("_parentaccountid_value")),
             duplicates=lead.duplicates,
             detail=f"Created a new Lead for {name} (an earlier attempt with this idempotency key created it).",
-            dry_run=dry_run,
+            dry_run=dry_run, **StepResult.owned(owner),
         )
     )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared.owner import OwnerDecision, OwnerReason, OwnerRule
+
 __all__ = [
     "Action",
     "Attempt",
@@ -30,7 +32,16 @@ Reason = Literal["existsAsContact", "noMatchingLead", "noMatchingContact", "noMa
 
 @dataclass(frozen=True)
 class StepResult:
-    """The body of a step's 200 answer. Every field is always present in `to_body()`."""
+    """The body of a step's 200 answer. Every field is always present in `to_body()`.
+
+    `owner_rule` / `owner_reason` are set only when the step created a record (or, in a dry
+    run, would have): see `shared.owner`.
+    """
+
+    @staticmethod
+    def owned(decision: OwnerDecision) -> dict[str, Any]:
+        """The owner fields of a result for a record created under `decision`."""
+        return {"owner_rule": decision.rule, "owner_reason": decision.reason}
 
     outcome: Outcome
     detail: str
@@ -40,6 +51,8 @@ class StepResult:
     reason: Reason | None = None
     linked_contact_id: str | None = None
     linked_account_id: str | None = None
+    owner_rule: OwnerRule | None = None
+    owner_reason: OwnerReason | None = None
     duplicates: int = 0
     dynamics_requests: int = 0
     idempotent: bool = False
@@ -55,6 +68,8 @@ class StepResult:
             "detail": self.detail,
             "linkedContactId": self.linked_contact_id,
             "linkedAccountId": self.linked_account_id,
+            "ownerRule": self.owner_rule,
+            "ownerReason": self.owner_reason,
             "duplicates": self.duplicates,
             "dynamicsRequests": self.dynamics_requests,
             "idempotent": self.idempotent,

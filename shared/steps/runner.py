@@ -2,7 +2,10 @@
 
 Every step goes through `run_step` the same way:
 
-1. `prepare` (pure) turns the request into named look-ups; `InvalidStepInput` -> 400.
+1. `prepare` (pure) turns the request into named look-ups, and `person.fields` are checked
+   against the cached columns of the table the step writes them to; `InvalidStepInput` -> 400
+   listing every problem. The column metadata is read only when `fields` are given and the
+   worker's cache is cold (one request per 10 minutes), so the common path adds no round trip.
 2. Dry run: the look-ups, `decide`, and the plan's result with `"dryRun": true`. No write and
    no idempotency record.
 3. With an idempotency key: `IdempotencyStore.begin` either replays the stored response
@@ -21,13 +24,17 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from shared.dynamics.errors import RecordExistsError
+from shared.dynamics.metadata import MetadataCache, TableColumns
 from shared.dynamics.query import Query
+from shared.resolution import ENTITIES
 from shared.steps import add_activity, add_to_marketing_list, create_update_lead
-from shared.steps.common import Found, Lookups, StepConfig
+from shared.steps.config import StepConfig
+from shared.steps.lookups import Found, Lookups
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
+from shared.steps.person import ErrorItem, InvalidStepInput, field_errors
 from shared.steps.result import Action, Attempt, Create, Plan, StepResult, Update
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash
 
@@ -52,6 +59,8 @@ class StepClient(Protocol):
     @property
     def request_count(self) -> int: ...
 
+    def get_table_columns(self, table: str) -> TableColumns: ...
+
     def query_batch(self, queries: list[tuple[str, Query | None]]) -> list[list[dict[str, Any]]]: ...
 
     def create_record(self, entity_set: str, data: Mapping[str, Any], *, record_id: str | None = None) -> str: ...
@@ -72,10 +81,12 @@ class StepDefinition(Generic[R]):
     id_namespace: str | None  # new records get ids derived from the key in this namespace
     prepare: Callable[[R, StepConfig], Lookups]
     decide: Callable[[R, StepConfig, Lookups, Found, Attempt], Plan]
+    person_table: Literal["lead"] | None = None  # the table `person.fields` are written to, if any
 
 
 CREATE_UPDATE_LEAD: StepDefinition[LeadRequest] = StepDefinition(
-    create_update_lead.SCOPE, create_update_lead.ID_NAMESPACE, create_update_lead.prepare, create_update_lead.decide
+    create_update_lead.SCOPE, create_update_lead.ID_NAMESPACE, create_update_lead.prepare, create_update_lead.decide,
+    person_table="lead",
 )
 ADD_ACTIVITY: StepDefinition[ActivityRequest] = StepDefinition(
     add_activity.SCOPE, add_activity.ID_NAMESPACE, add_activity.prepare, add_activity.decide
@@ -84,6 +95,27 @@ ADD_TO_MARKETING_LIST: StepDefinition[ListRequest] = StepDefinition(
     add_to_marketing_list.SCOPE, add_to_marketing_list.ID_NAMESPACE, add_to_marketing_list.prepare,
     add_to_marketing_list.decide,
 )
+
+
+def prepare_checked(
+    definition: StepDefinition[R], request: R, config: StepConfig, client: StepClient, metadata: MetadataCache | None
+) -> Lookups:
+    """`prepare`, plus `person.fields` against the written table's columns; every problem in one error."""
+    errors: list[ErrorItem] = []
+    lookups: Lookups | None = None
+    try:
+        lookups = definition.prepare(request, config)
+    except InvalidStepInput as exc:
+        errors.extend(exc.errors)
+    fields = request.person.fields
+    if definition.person_table and fields and metadata is not None:
+        reported = {loc for loc, _ in errors}
+        columns = metadata.columns(client, definition.person_table)
+        label = ENTITIES[definition.person_table].label
+        errors.extend(item for item in field_errors(fields, columns, label) if item[0] not in reported)
+    if errors or lookups is None:
+        raise InvalidStepInput(errors)
+    return lookups
 
 
 def look_up(client: StepClient, lookups: Lookups) -> Found:
@@ -148,6 +180,7 @@ def run_step(
     client: StepClient,
     store: IdempotencyStore | None,
     config: StepConfig,
+    metadata: MetadataCache | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Run one step and return the body of its 200 answer.
@@ -158,7 +191,7 @@ def run_step(
     and the client's errors (502/503).
     """
     now = now or datetime.now(UTC)
-    lookups = definition.prepare(request, config)
+    lookups = prepare_checked(definition, request, config, client, metadata)
     if request.dry_run:
         return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now)).to_body()
     key = request.idempotency_key

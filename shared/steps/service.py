@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.dynamics.errors import RecordNotFoundError
 from shared.http import ProblemError
-from shared.steps.common import InvalidStepInput, StepConfig
+from shared.steps.config import StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
+from shared.steps.person import InvalidStepInput
 from shared.steps.result import StepRefused
 from shared.steps.runner import (
     ADD_ACTIVITY,
@@ -41,7 +42,7 @@ def run(
     try:
         return run_step(
             definition, request, raw_body, client=deps.dynamics.counted(), store=deps.idempotency, config=config,
-            now=now,
+            metadata=deps.metadata, now=now,
         )
     except (InvalidStepInput, StepRefused, RecordNotFoundError) as exc:
         raise step_problem(exc) from None

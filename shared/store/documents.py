@@ -3,14 +3,15 @@
 Before the first write there is no blob; `get()` then returns the model's defaults with a
 stable ETag derived from them (`"default-<hash>"`), and a `put()` that sends that ETag back
 succeeds only while the blob still does not exist (`If-None-Match: *`). So the first write is
-as safe from lost updates as every later one.
+as safe from lost updates as every later one. `put()` takes the list of entity-tags an HTTP
+`If-Match` carried; the HTTP layer (`shared.http.if_match_tags`) parses and checks the header.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from azure.core import MatchConditions
@@ -70,21 +71,36 @@ class VersionedDocumentStore(Generic[M]):
             log.error("stored document %s does not fit its model (%d errors)", self.name, exc.error_count())
             raise StoredDocumentInvalid(f"stored document {self.name} does not fit its model") from None
 
-    def put(self, doc: M, if_match: str | None = None) -> str:
+    def current_etag(self) -> str:
+        """The stored document's ETag, or `default_etag` while nothing is stored."""
+        try:
+            return str(self._blob().get_blob_properties().etag)
+        except ResourceNotFoundError:
+            return self.default_etag
+        except AzureError as exc:
+            raise translate(exc, f"reading document {self.name}") from exc
+
+    def put(self, doc: M, if_match: Sequence[str] | None = None) -> str:
         """Store `doc` and return its new ETag.
 
-        `if_match` None (or `*`) writes unconditionally; `default_etag` writes only if nothing is
-        stored yet; any other value only if it is the stored ETag. A mismatch raises `DocumentModified`.
+        `if_match` None writes unconditionally (seeding, tests). Otherwise it is the list of
+        strong entity-tags the caller sent (RFC 9110: the write goes ahead when any of them is
+        the current ETag). Azure Storage takes a single condition, so the matching tag is chosen
+        first and the write is still made conditional on it: a write that lands in between
+        makes this one fail. `default_etag` matches only while nothing is stored. A mismatch
+        raises `DocumentModified`.
         """
         data = doc.model_dump_json(by_alias=True).encode("utf-8")
         settings = ContentSettings(content_type="application/json")
-        conditions: dict[str, Any]
-        if if_match is None or if_match.strip() == "*":
-            conditions = {"overwrite": True}
-        elif if_match.strip() == self.default_etag:
-            conditions = {"overwrite": False}
-        else:
-            conditions = {"overwrite": True, "etag": if_match.strip(), "match_condition": MatchConditions.IfNotModified}
+        conditions: dict[str, Any] = {"overwrite": True}
+        if if_match is not None:
+            current = self.current_etag()
+            if current not in {tag.strip() for tag in if_match}:
+                raise DocumentModified(f"document {self.name} changed since it was read")
+            if current == self.default_etag:
+                conditions = {"overwrite": False}
+            else:
+                conditions = {"overwrite": True, "etag": current, "match_condition": MatchConditions.IfNotModified}
         try:
             result = self._blob().upload_blob(data, content_settings=settings, **conditions)
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):

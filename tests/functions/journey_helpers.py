@@ -26,7 +26,10 @@ ROUTES = {
 
 # CONTRACT "Step result": every field, always present.
 RESULT_FIELDS = frozenset({"outcome", "entity", "recordId", "activityId", "reason", "detail", "linkedContactId",
-                           "linkedAccountId", "duplicates", "dynamicsRequests", "idempotent", "dryRun"})
+                           "linkedAccountId", "ownerRule", "ownerReason", "duplicates", "dynamicsRequests",
+                           "idempotent", "dryRun"})
+OWNER_RULES = frozenset({"mapped", "defaultOwner", "dynamics"})
+OWNER_REASONS = frozenset({"unmapped", "userMissing", "userDisabled", "defaultOwnerUnavailable"})
 OUTCOMES = frozenset({"created", "updated", "skipped", "activityLogged", "added", "alreadyMember"})
 REASONS = frozenset({"existsAsContact", "noMatchingLead", "noMatchingContact", "noMatch"})
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -47,6 +50,11 @@ def assert_step_result(body: Any) -> None:
     for name in ("duplicates", "dynamicsRequests"):
         assert type(body[name]) is int and body[name] >= 0
     assert type(body["idempotent"]) is bool and type(body["dryRun"]) is bool
+    # The Owner rule applies exactly when a record was (or, in a dry run, would be) created.
+    creates = body["outcome"] == "activityLogged" or (body["outcome"] == "created" and body["entity"] == "lead")
+    assert (body["ownerRule"] in OWNER_RULES) if creates else body["ownerRule"] is None, body
+    assert body["ownerReason"] in OWNER_REASONS | {None}
+    assert (body["ownerReason"] is None) == (body["ownerRule"] in ("mapped", None)), body
 
 
 def assert_problem(response: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:

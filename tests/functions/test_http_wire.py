@@ -74,12 +74,13 @@ def test_malformed_json_over_http_is_400_with_empty_errors(api: str, keyed: dict
     assert response.json()["errors"] == []
 
 
-def _one_mib_document(api: str, keyed: dict[str, str]) -> bytes:
-    """The current configuration, padded with insignificant whitespace to exactly 1,048,576 bytes."""
-    text = json.dumps(requests.get(f"{api}/config", headers=keyed, timeout=30).json()).encode()
+def _one_mib_document(api: str, keyed: dict[str, str]) -> tuple[bytes, str]:
+    """The current configuration padded with insignificant whitespace to exactly 1,048,576 bytes, and its ETag."""
+    current = requests.get(f"{api}/config", headers=keyed, timeout=30)
+    text = json.dumps(current.json()).encode()
     body = text[:-1] + b" " * (1_048_576 - len(text)) + b"}"
     assert len(body) == 1_048_576
-    return body
+    return body, current.headers["ETag"]
 
 
 def _in_chunks(body: bytes) -> Iterator[bytes]:
@@ -91,8 +92,8 @@ def _in_chunks(body: bytes) -> Iterator[bytes]:
 def test_a_body_of_exactly_one_mib_is_read_and_one_byte_more_is_413(
     api: str, keyed: dict[str, str], restore_config: None, chunked: bool
 ) -> None:
-    exact = _one_mib_document(api, keyed)
-    headers = {**keyed, "content-type": "application/json"}
+    exact, etag = _one_mib_document(api, keyed)
+    headers = {**keyed, "content-type": "application/json", "If-Match": etag}
     for body, status in ((exact, 200), (exact + b" ", 413)):
         data = _in_chunks(body) if chunked else body
         response = requests.put(f"{api}/config", data=data, headers=headers, timeout=60)

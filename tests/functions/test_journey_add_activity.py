@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.functions.journey_helpers import (
+    ConfigDocument,
     Counter,
     Dynamics,
     Journey,
@@ -123,3 +124,20 @@ def test_when_a_dry_run_is_asked_no_activity_is_written(journey: Journey, dynami
         "activityLogged", lead_id, None, True)
     assert result["dynamicsRequests"] == 1
     assert counter.writes() == {}
+
+
+def test_when_an_activity_is_logged_its_owner_follows_the_owner_rule(
+    journey: Journey, dynamics: Dynamics, config: ConfigDocument
+) -> None:
+    email = unique_email()
+    seed_person(dynamics, email, lead=True, contact=False)
+    seller, gone = new_id(), new_id()
+    dynamics.seed({"systemusers": [{"systemuserid": seller, "lastname": "Seller"},
+                                   {"systemuserid": gone, "lastname": "Gone", "isdisabled": True}]})
+    config.set({"userMapping": {"identities": {"u-seller": seller, "u-gone": gone}, "defaultOwner": seller}})
+    mapped = journey.ok("activity", {**body(email), "ownerUserId": "u-seller"})
+    assert (mapped["ownerRule"], mapped["ownerReason"], mapped["dynamicsRequests"]) == ("mapped", None, 2)
+    fallback = journey.ok("activity", {**body(email), "ownerUserId": "u-gone"})
+    assert (fallback["ownerRule"], fallback["ownerReason"]) == ("defaultOwner", "userDisabled")
+    for result in (mapped, fallback):
+        assert dynamics.record("tasks", result["activityId"], "_ownerid_value")["_ownerid_value"] == seller

@@ -40,7 +40,8 @@ def test_when_the_person_is_a_contact_the_step_skips_and_writes_nothing(journey:
         "outcome": "skipped", "entity": "contact", "recordId": contact_id, "activityId": None,
         "reason": "existsAsContact",
         "detail": "Ada Lovelace is already a Contact in Dynamics, so no Lead was created or updated.",
-        "linkedContactId": None, "linkedAccountId": None, "duplicates": 0, "dynamicsRequests": 1,
+        "linkedContactId": None, "linkedAccountId": None, "ownerRule": None, "ownerReason": None, "duplicates": 0,
+        "dynamicsRequests": 1,
         "idempotent": False, "dryRun": False,
     }
     assert counter.writes() == {}
@@ -169,6 +170,7 @@ def test_when_a_mapped_owner_is_enabled_the_new_lead_is_theirs(
     config.set({"userMapping": {"identities": {"platform-user-1": owner}, "defaultOwner": fallback}})
     result = journey.ok("lead", body(unique_email(), ownerUserId="platform-user-1"))
     assert result["dynamicsRequests"] == 2
+    assert (result["ownerRule"], result["ownerReason"]) == ("mapped", None)
     assert dynamics.record("leads", result["recordId"], "_ownerid_value")["_ownerid_value"] == owner
 
 
@@ -180,9 +182,28 @@ def test_when_the_mapped_owner_is_disabled_the_default_owner_gets_the_lead(
                                    {"systemuserid": fallback, "lastname": "Fault"}]})
     config.set({"userMapping": {"identities": {"platform-user-1": owner}, "defaultOwner": fallback}})
     result = journey.ok("lead", body(unique_email(), ownerUserId="platform-user-1"))
+    assert (result["ownerRule"], result["ownerReason"]) == ("defaultOwner", "userDisabled")
     assert dynamics.record("leads", result["recordId"], "_ownerid_value")["_ownerid_value"] == fallback
     missing = journey.ok("lead", body(unique_email(), ownerUserId="platform-user-unmapped"))
+    assert (missing["ownerRule"], missing["ownerReason"]) == ("defaultOwner", "unmapped")
     assert dynamics.record("leads", missing["recordId"], "_ownerid_value")["_ownerid_value"] == fallback
+
+
+def test_when_the_default_owner_is_disabled_too_dynamics_picks_the_owner_and_the_result_says_why(
+    journey: Journey, dynamics: Dynamics, config: ConfigDocument
+) -> None:
+    owner, fallback = new_id(), new_id()
+    dynamics.seed({"systemusers": [{"systemuserid": owner, "lastname": "Gone", "isdisabled": True},
+                                   {"systemuserid": fallback, "lastname": "Away", "isdisabled": True}]})
+    config.set({"userMapping": {"identities": {"platform-user-1": owner, "platform-user-2": new_id()},
+                                "defaultOwner": fallback}})
+    result = journey.ok("lead", body(unique_email(), ownerUserId="platform-user-1"))
+    assert (result["ownerRule"], result["ownerReason"]) == ("dynamics", "defaultOwnerUnavailable")
+    application_user = dynamics.hook("GET", "identity").json()["UserId"]
+    assert dynamics.record("leads", result["recordId"], "_ownerid_value")["_ownerid_value"] == application_user
+    config.set({"userMapping": {"identities": {"platform-user-2": new_id()}}})
+    gone = journey.ok("lead", body(unique_email(), ownerUserId="platform-user-2", dryRun=True))
+    assert (gone["outcome"], gone["ownerRule"], gone["ownerReason"]) == ("created", "dynamics", "userMissing")
 
 
 def test_when_a_lead_is_updated_its_owner_is_kept(
@@ -196,7 +217,7 @@ def test_when_a_lead_is_updated_its_owner_is_kept(
                               "ownerid@odata.bind": f"/systemusers({seller})"}]})
     config.set({"userMapping": {"identities": {"u1": owner}}})
     result = journey.ok("lead", body(email, ownerUserId="u1"))
-    assert result["outcome"] == "updated"
+    assert (result["outcome"], result["ownerRule"], result["ownerReason"]) == ("updated", None, None)
     assert dynamics.record("leads", lead_id, "_ownerid_value")["_ownerid_value"] == seller
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from tests.functions.journey_helpers import (
+    ROUTES,
     ConfigDocument,
     Counter,
     Dynamics,
@@ -84,6 +86,24 @@ def test_when_identifiers_need_an_email_and_none_is_given_it_is_a_400(journey: J
     assert locs(response) == {("person", "email")}
 
 
+def test_when_no_identifier_set_of_a_looked_in_table_is_filled_each_missing_member_is_named(
+    journey: Journey, dynamics: Dynamics, config: ConfigDocument
+) -> None:
+    dynamics.seed({"$entities": {"contact": {"attributes": {"new_platformid": {"type": "string", "maxLength": 100}}}}})
+    config.set({"identifiers": {"lead": [["emailaddress1"], ["firstname", "lastname"]],
+                                "contact": [["new_platformid"]]}})
+    lead = journey.post("lead", {"person": {"firstName": "Ada"}, "subject": "x"})
+    assert_problem(lead, 400)
+    assert locs(lead) == {("person", "email"), ("person", "lastName"), ("person", "fields", "new_platformid")}
+    # Strict Lead mode looks only in Leads: the Contact identifier is not needed.
+    strict = journey.post("activity", {"person": {"firstName": "Ada"}, "mode": "lead",
+                                       "activity": {"type": "task", "subject": "x"}})
+    assert locs(strict) == {("person", "email"), ("person", "lastName")}
+    listed = journey.post("list", {"person": {"email": unique_email()}, "target": "contact",
+                                   "list": {"name": "Newsletter"}})
+    assert locs(listed) == {("person", "fields", "new_platformid")}
+
+
 def test_when_fields_repeat_a_mapped_person_field_it_is_a_400(journey: Journey) -> None:
     response = journey.post("lead", {"person": person(unique_email(), fields={"firstname": "Other"}),
                                      "subject": "x"})
@@ -136,14 +156,32 @@ def test_when_dynamics_refuses_the_write_the_step_answers_502_with_its_code(
     assert dynamics.find("leads", emailaddress1=email) == []
 
 
-def test_when_a_field_names_a_column_dynamics_lacks_the_step_answers_502_and_writes_nothing(
+def test_when_fields_name_a_missing_column_or_misfit_values_the_step_answers_400_naming_each(
     journey: Journey, dynamics: Dynamics
 ) -> None:
     email = unique_email()
-    response = journey.post("lead", {"person": person(email, fields={"new_nosuchcolumn": "x"}), "subject": "x"})
-    problem = assert_problem(response, 502, "dynamicsError")
-    assert "0x80048d19" in problem["detail"]
+    fields = {"new_nosuchcolumn": "x", "address1_city": "x" * 81, "donotemail": "yes", "numberofemployees": 1.5,
+              "transactioncurrencyid": new_id(), "address1_line1": "fits", "leadsourcecode": 8}
+    response = journey.post("lead", {"person": person(email, fields=fields), "subject": "x"})
+    assert_problem(response, 400)
+    assert locs(response) == {("person", "fields", name) for name in
+                              ("new_nosuchcolumn", "address1_city", "donotemail", "numberofemployees",
+                               "transactioncurrencyid")}
     assert dynamics.find("leads", emailaddress1=email) == []
+
+
+def test_when_fields_fit_and_the_metadata_is_cached_the_step_makes_no_extra_round_trip(
+    journey: Journey, dynamics: Dynamics
+) -> None:
+    journey.post("lead", {"person": person(unique_email(), fields={"address1_city": "Leeds"}), "subject": "warm"})
+    email = unique_email()
+    counter = Counter(dynamics)
+    result = journey.ok("lead", {"person": person(email, fields={"address1_city": "York", "donotemail": True}),
+                                 "subject": "x"})
+    assert result["outcome"] == "created" and result["dynamicsRequests"] == 2
+    assert counter.total() == 2
+    [lead] = dynamics.find("leads", emailaddress1=email)
+    assert (lead["address1_city"], lead["donotemail"]) == ("York", True)
 
 
 def test_when_the_list_action_is_refused_the_step_answers_502(journey: Journey, dynamics: Dynamics) -> None:
@@ -223,3 +261,20 @@ def test_when_dynamics_fails_at_the_write_the_step_answers_503_and_the_retry_wri
     assert not landed or written == landed
     assert retried[case.id_field] == written[0]
     assert journey.ok(step, case.body) == {**retried, "idempotent": True}
+
+
+@pytest.mark.parametrize("step", ["lead", "activity", "list"])
+@pytest.mark.parametrize(("content_type", "status"), [
+    ("text/plain", 415), ("application/xml", 415), ("application/json; charset=iso-8859-1", 415),
+    ("application/x-www-form-urlencoded", 415), ("application/json; charset=UTF-8", 400),
+    ("application/vnd.platform+json", 400), (None, 400),
+])
+def test_when_the_body_is_not_json_by_its_content_type_the_step_is_415(
+    journey: Journey, step: str, content_type: str | None, status: int
+) -> None:
+    headers = {"x-functions-key": journey.key}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    # `{}` is JSON that breaks the schema: a content type read as JSON gets the 400 listing fields.
+    response = requests.post(f"{journey.root}/api/{ROUTES[step]}", data=b"{}", headers=headers, timeout=30)
+    assert_problem(response, status)

@@ -24,7 +24,7 @@ from shared.resolution import (
     person_attributes,
     rank,
 )
-from shared.steps.common import DEFAULT_PERSON_FIELDS
+from shared.steps.config import DEFAULT_PERSON_FIELDS
 
 PERSON_FIELDS = DEFAULT_PERSON_FIELDS  # CONTRACT's default person field map
 EMAIL = [["emailaddress1"]]

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from shared.dynamics.query import Query
 from shared.steps import add_to_marketing_list, create_update_lead
-from shared.steps.common import StepConfig, person_lookup
+from shared.steps.config import StepConfig
+from shared.steps.lookups import person_lookup
 from shared.steps.models import LeadRequest, ListRequest
 
 # Any text a JSON body can carry (no lone surrogates), weighted towards what breaks quoting.

@@ -6,7 +6,13 @@ import uuid
 from typing import Any
 
 from ..context import Context
-from ..errors import method_not_allowed, not_implemented, record_not_found, segment_not_found
+from ..errors import (
+    method_not_allowed,
+    not_implemented,
+    property_not_found,
+    record_not_found,
+    segment_not_found,
+)
 from ..paths import Segment, parse_key
 from ..protocol import Response, json_response
 from ..query import parse_options
@@ -52,8 +58,21 @@ def entity_metadata(table: Table) -> dict[str, Any]:
     }
 
 
+def _lookup_kind(attr: Attribute) -> str:
+    # Dataverse describes polymorphic lookups as LookupAttributeMetadata whose AttributeType says
+    # which kind: Customer (account or contact) and Owner (systemuser or team).
+    targets = set(attr.targets)
+    if targets == {"account", "contact"}:
+        return "Customer"
+    if attr.name == "ownerid" and targets == {"systemuser", "team"}:
+        return "Owner"
+    return "Lookup"
+
+
 def attribute_metadata(table: Table, attr: Attribute) -> dict[str, Any]:
     kind, odata_type = _ATTRIBUTE_TYPES[attr.type]
+    if attr.type == "lookup":
+        kind = _lookup_kind(attr)
     body: dict[str, Any] = {
         "@odata.type": f"#{CRM}{odata_type}", "MetadataId": _metadata_id(table.logical_name, attr.name),
         "LogicalName": attr.name, "SchemaName": attr.name, "EntityLogicalName": table.logical_name,
@@ -106,6 +125,26 @@ def _query(ctx: Context, items: list[dict[str, Any]], context: str) -> Response:
     return json_response(200, {"@odata.context": f"{ctx.root}$metadata#{context}", "value": values})
 
 
+# Properties that exist only on subtypes of AttributeMetadata: Dataverse refuses them in $select or
+# $filter on the untyped Attributes collection (cast to the subtype to name them).
+_SUBTYPE_PROPERTIES = {
+    "MaxLength": ("StringAttributeMetadata", "MemoAttributeMetadata"),
+    "Targets": ("LookupAttributeMetadata",),
+    "OptionSet": ("PicklistAttributeMetadata", "StateAttributeMetadata", "StatusAttributeMetadata"),
+}
+
+
+def _check_subtype_properties(ctx: Context, cast: str | None) -> None:
+    options = parse_options(ctx.request.query())
+    named = set(options.select or ()) | {expand.nav for expand in options.expand}
+    raw_filter = ctx.request.query().get("$filter") or ""
+    named |= {name for name in _SUBTYPE_PROPERTIES if name in raw_filter}
+    on_type = (cast or CRM + "AttributeMetadata").removeprefix(CRM)
+    for name in sorted(named):
+        if name in _SUBTYPE_PROPERTIES and on_type not in _SUBTYPE_PROPERTIES[name]:
+            raise property_not_found(name, on_type)
+
+
 def entity_definitions(ctx: Context, segments: list[Segment]) -> Response:
     if ctx.request.method != "GET":
         raise method_not_allowed(ctx.request.method, "EntityDefinitions (metadata is read-only in the emulator)")
@@ -148,6 +187,7 @@ def entity_definitions(ctx: Context, segments: list[Segment]) -> Response:
                 body.update(_select(attr, options.select))
                 return json_response(200, body)
         raise record_not_found("Attribute", str(wanted))
+    _check_subtype_properties(ctx, cast)
     context = f"EntityDefinitions('{table.logical_name}')/Attributes" + (f"/{cast}" if cast else "")
     return _query(ctx, attributes, context)
 

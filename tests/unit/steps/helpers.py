@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.resolution import matches
-from shared.steps.common import Found, Lookups
+from shared.steps.lookups import Found, Lookups
 
 LEAD_1 = "00000000-0000-0000-0000-0000000000a1"
 LEAD_2 = "00000000-0000-0000-0000-0000000000a2"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.steps import add_activity as step
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 from shared.steps.models import ActivityRequest
 from shared.steps.result import Attempt, Create, Plan
 from tests.unit.steps.helpers import CONTACT_1, LEAD_1, LEAD_2, USER_1, contact, found_for, lead
@@ -171,6 +171,12 @@ def test_when_an_owner_is_mapped_the_activity_is_assigned() -> None:
                                           "activity": {"type": "task", "subject": "x"}})
     plan = plan_for(req, leads=[lead()], config=config, users=[{"systemuserid": USER_1, "isdisabled": False}])
     assert isinstance(plan.write, Create) and plan.write.data["ownerid@odata.bind"] == f"/systemusers({USER_1})"
+    assert (plan.result.owner_rule, plan.result.owner_reason) == ("mapped", None)
+
+
+def test_when_no_record_matches_there_is_no_owner_rule() -> None:
+    plan = plan_for(request(), users=[])
+    assert plan.result.outcome == "skipped" and (plan.result.owner_rule, plan.result.owner_reason) == (None, None)
 
 
 def test_when_a_dry_run_would_log_the_detail_says_so() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared.steps import add_to_marketing_list as step
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 from shared.steps.models import ListRequest
 from shared.steps.result import Action, Attempt, Plan, StepRefused
 from tests.unit.steps.helpers import (

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from shared.steps import create_update_lead as step
-from shared.steps.common import InvalidStepInput, StepConfig
+from shared.steps.config import StepConfig
 from shared.steps.models import LeadRequest
+from shared.steps.person import InvalidStepInput
 from shared.steps.result import Attempt, Create, Plan, Update
 from tests.unit.steps.helpers import (
     ACCOUNT_1,
@@ -175,23 +176,23 @@ def test_when_the_lead_found_has_the_derived_id_an_earlier_attempt_created_it() 
 
 
 @pytest.mark.parametrize(
-    ("owner_user_id", "users", "expected"),
+    ("owner_user_id", "users", "expected", "rule", "reason"),
     [
         ("u1", [{"systemuserid": USER_1, "isdisabled": False},
-                {"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_1),
+                {"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_1, "mapped", None),
         ("u1", [{"systemuserid": USER_1, "isdisabled": True},
-                {"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT),
-        ("u1", [{"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT),
-        ("unmapped", [{"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT),
-        (None, [{"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT),
+                {"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT, "defaultOwner", "userDisabled"),
+        ("u1", [{"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT, "defaultOwner", "userMissing"),
+        ("unmapped", [{"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT, "defaultOwner", "unmapped"),
+        (None, [{"systemuserid": USER_DEFAULT, "isdisabled": False}], USER_DEFAULT, "defaultOwner", "unmapped"),
         ("u1", [{"systemuserid": USER_1, "isdisabled": True}, {"systemuserid": USER_DEFAULT, "isdisabled": True}],
-         None),
-        ("u1", [], None),
+         None, "dynamics", "defaultOwnerUnavailable"),
+        ("u1", [], None, "dynamics", "defaultOwnerUnavailable"),
     ],
     ids=["mapped", "mapped-disabled", "mapped-missing", "no-mapping", "no-user", "both-disabled", "none-exist"],
 )
 def test_when_a_lead_is_created_the_owner_follows_the_user_mapping(
-    owner_user_id: str | None, users: list[dict[str, Any]], expected: str | None
+    owner_user_id: str | None, users: list[dict[str, Any]], expected: str | None, rule: str, reason: str | None
 ) -> None:
     config = StepConfig(user_identities={"u1": USER_1}, default_owner=USER_DEFAULT)
     plan = plan_for(request(ownerUserId=owner_user_id), users=users, config=config)
@@ -200,6 +201,22 @@ def test_when_a_lead_is_created_the_owner_follows_the_user_mapping(
         assert "ownerid@odata.bind" not in plan.write.data
     else:
         assert plan.write.data["ownerid@odata.bind"] == f"/systemusers({expected})"
+    assert (plan.result.owner_rule, plan.result.owner_reason) == (rule, reason)
+
+
+def test_when_a_lead_is_updated_or_the_step_skips_there_is_no_owner_rule() -> None:
+    config = StepConfig(user_identities={"u1": USER_1}, default_owner=USER_DEFAULT)
+    users = [{"systemuserid": USER_1, "isdisabled": False}]
+    updated = plan_for(request(ownerUserId="u1"), leads=[lead()], users=users, config=config)
+    skipped = plan_for(request(ownerUserId="u1"), contacts=[contact()], users=users, config=config)
+    for plan in (updated, skipped):
+        assert (plan.result.owner_rule, plan.result.owner_reason) == (None, None)
+    assert isinstance(updated.write, Update) and "ownerid@odata.bind" not in updated.write.data
+
+
+def test_when_a_dry_run_would_create_the_owner_rule_is_reported() -> None:
+    plan = plan_for(request(dryRun=True), users=[])
+    assert (plan.result.owner_rule, plan.result.owner_reason) == ("dynamics", "unmapped")
 
 
 def test_when_no_owner_is_configured_no_owner_lookup_is_made() -> None:
@@ -263,7 +280,8 @@ def test_when_the_person_has_no_name_the_detail_masks_the_email() -> None:
 def test_when_the_result_is_serialised_every_field_is_present() -> None:
     body = plan_for(request()).result.to_body()
     assert set(body) == {"outcome", "entity", "recordId", "activityId", "reason", "detail", "linkedContactId",
-                         "linkedAccountId", "duplicates", "dynamicsRequests", "idempotent", "dryRun"}
+                         "linkedAccountId", "ownerRule", "ownerReason", "duplicates", "dynamicsRequests", "idempotent",
+                         "dryRun"}
 
 
 def test_when_the_earlier_attempt_created_the_lead_a_contact_created_since_does_not_change_the_answer() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from shared.dynamics.errors import RecordExistsError
 from shared.dynamics.query import Query
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest
 from shared.steps.result import Action, Create, Plan, StepResult, Update
 from shared.steps.runner import ADD_ACTIVITY, CREATE_UPDATE_LEAD, act, run_step

@@ -36,7 +36,7 @@ def test_when_nothing_is_stored_get_returns_defaults_with_a_stable_etag(
 
 def test_put_returns_the_new_etag_and_get_reads_it_back(store: VersionedDocumentStore[Configuration]) -> None:
     _, etag = store.get()
-    new_etag = store.put(renamed(Configuration(), "Acme"), if_match=etag)
+    new_etag = store.put(renamed(Configuration(), "Acme"), if_match=[etag])
     doc, read_etag = store.get()
     assert doc.platform_name == "Acme"
     assert read_etag == new_etag != etag
@@ -44,9 +44,9 @@ def test_put_returns_the_new_etag_and_get_reads_it_back(store: VersionedDocument
 
 def test_when_if_match_is_stale_put_raises_document_modified(store: VersionedDocumentStore[Configuration]) -> None:
     _, first = store.get()
-    store.put(renamed(Configuration(), "One"), if_match=first)
+    store.put(renamed(Configuration(), "One"), if_match=[first])
     with pytest.raises(DocumentModified):
-        store.put(renamed(Configuration(), "Two"), if_match=first)
+        store.put(renamed(Configuration(), "Two"), if_match=[first])
     assert store.get()[0].platform_name == "One"
 
 
@@ -60,7 +60,7 @@ def test_when_two_first_writers_race_with_the_default_etag_one_wins(
     def run(index: int) -> None:
         barrier.wait()
         try:
-            outcomes[index] = store.put(renamed(Configuration(), f"W{index}"), if_match=etag)
+            outcomes[index] = store.put(renamed(Configuration(), f"W{index}"), if_match=[etag])
         except DocumentModified as exc:
             outcomes[index] = exc
 
@@ -83,7 +83,37 @@ def test_when_if_match_is_an_unknown_etag_on_an_empty_store_put_raises(
     store: VersionedDocumentStore[Configuration],
 ) -> None:
     with pytest.raises(DocumentModified):
-        store.put(Configuration(), if_match='"0x8D000000000000"')
+        store.put(Configuration(), if_match=['"0x8D000000000000"'])
+
+
+def test_when_if_match_lists_several_tags_put_succeeds_if_any_is_current(
+    store: VersionedDocumentStore[Configuration],
+) -> None:
+    first = store.put(renamed(Configuration(), "One"))
+    second = store.put(renamed(Configuration(), "Two"), if_match=['"0x8D000000000001"', first, store.default_etag])
+    with pytest.raises(DocumentModified):
+        store.put(renamed(Configuration(), "Three"), if_match=[first, store.default_etag])
+    assert store.get() == (renamed(Configuration(), "Two"), second)
+
+
+def test_when_writers_race_on_the_same_stored_etag_one_wins(store: VersionedDocumentStore[Configuration]) -> None:
+    etag = store.put(Configuration())
+    outcomes: list[object] = [None] * 6
+    barrier = threading.Barrier(6)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = store.put(renamed(Configuration(), f"W{index}"), if_match=['"other"', etag])
+        except DocumentModified as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(isinstance(o, str) for o in outcomes) == 1
 
 
 def test_the_stored_blob_is_camel_case_json(
