@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from shared.config import Configuration, SyncSettings
 from shared.dynamics.metadata import MetadataCache
 from shared.settings import Settings
-from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
+from shared.store import IdempotencyStore, PersonLocks, StorageClients, VersionedDocumentStore
 from shared.store.batches import BatchQueues, BatchResultsStore
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 CONFIG_BLOB = "configuration.json"
 SYNC_SETTINGS_BLOB = "sync-settings.json"
+PERSON_LOCK_TABLE = "personlocks"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Dependencies:
     settings: Settings
     storage: StorageClients
     idempotency: IdempotencyStore
+    person_locks: PersonLocks
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
     batch_results: BatchResultsStore
@@ -53,6 +55,9 @@ class Dependencies:
                 lambda: storage.table(settings.idempotency_table),
                 retention=timedelta(days=settings.idempotency_retention_days),
                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
+            person_locks=PersonLocks(
+                lambda: storage.table(PERSON_LOCK_TABLE), lease=timedelta(seconds=settings.person_lock_lease_seconds)
             ),
             config_store=VersionedDocumentStore(lambda: storage.container(container), CONFIG_BLOB, Configuration),
             sync_settings_store=VersionedDocumentStore(

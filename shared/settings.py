@@ -36,6 +36,7 @@ _ENV_NAMES: dict[str, str] = {
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "idempotency_retention_days": "IDEMPOTENCY_RETENTION_DAYS",
     "idempotency_lease_seconds": "IDEMPOTENCY_LEASE_SECONDS",
+    "person_lock_lease_seconds": "PERSON_LOCK_LEASE_SECONDS",
     "config_container": "CONFIG_CONTAINER",
     "journey_batch_table": "JOURNEY_BATCH_TABLE",
     "journey_batch_slice_seconds": "JOURNEY_BATCH_SLICE_SECONDS",
@@ -85,6 +86,9 @@ class Settings(BaseModel):
     idempotency_lease_seconds: int = Field(default=900, ge=5, le=86_400)
     """How long a pending idempotency claim blocks retries; must exceed host.json functionTimeout
     (tests lower it to see a crashed attempt taken over quickly)."""
+    person_lock_lease_seconds: int = Field(default=60, ge=5, le=600)
+    """How long a person lock of a step that died blocks that person; longer than a step's
+    slowest look-up and write (the Dataverse client's 60 s read timeout)."""
     config_container: ContainerName = "connector-config"
     journey_batch_table: TableName = "journeybatches"
     journey_batch_slice_seconds: int = Field(default=480, ge=10, le=540)

@@ -54,8 +54,8 @@ from shared.journey_batch.message import (
 from shared.resolution import ENTITIES, person_attributes
 from shared.steps.config import StepConfig
 from shared.steps.lookups import ACTIVE_ONLY, Found, Lookups
-from shared.steps.person import InvalidStepInput
 from shared.steps.models import StepRequest
+from shared.steps.person import InvalidStepInput
 from shared.steps.result import Action, Attempt, Create, Plan, StepRefused, Update, Write
 from shared.steps.runner import created
 from shared.steps.service import step_problem

@@ -16,7 +16,8 @@ from typing import Any
 
 from shared.dynamics.query import Expand, bind
 from shared.owner import OwnerDecision
-from shared.resolution import Match
+from shared.person_keys import PersonKey, person_keys
+from shared.resolution import Match, person_attributes
 from shared.steps.config import StepConfig
 from shared.steps.lookups import Found, Lookups, person_lookup
 from shared.steps.models import LeadRequest
@@ -24,7 +25,7 @@ from shared.steps.person import check_person
 from shared.steps.result import Attempt, Create, Plan, StepResult, Update
 from shared.steps.wording import duplicates_note, possessive, was, who
 
-__all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "prepare"]
+__all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "lock_keys", "prepare"]
 
 SCOPE = "CreateUpdateLead"
 ID_NAMESPACE = "lead"
@@ -48,6 +49,14 @@ def prepare(request: LeadRequest, config: StepConfig) -> Lookups:
         ),
         owner=config.owner_candidates(request.owner_user_id),
     )
+
+
+def lock_keys(request: LeadRequest, config: StepConfig) -> tuple[PersonKey, ...]:
+    """The person's keys in the Lead table (one per lead identifier set they fill): a second step
+    for the same person waits until this one's Lead exists, then updates it."""
+    person = request.person
+    values = person_attributes(person.platform_values(), config.person_fields, person.fields)
+    return person_keys("lead", config.lead_identifiers, values)
 
 
 def contact_account(contact: Mapping[str, Any]) -> str | None:

@@ -5,9 +5,10 @@ StorageError                                anything Azure Storage refused or co
 ├── StorageUnavailableError                 connection errors, timeouts, 5xx past the SDK's retries
 ├── StoredDocumentInvalid                   a stored document no longer fits its model
 ├── DocumentModified                        If-Match did not match the stored document (412)
-└── IdempotencyError
-    ├── IdempotencyConflict                 the key was used with another body (409)
-    └── IdempotencyInProgress(retry_after)  another attempt holds a live claim on the key (409)
+├── IdempotencyError
+│   ├── IdempotencyConflict                 the key was used with another body (409)
+│   └── IdempotencyInProgress(retry_after)  another attempt holds a live claim on the key (409)
+└── PersonBusy(retry_after)                 another writer holds a lock of the person (409)
 ```
 
 Azure SDK exceptions never leave the package: `translate()` turns them into this tree
@@ -61,6 +62,15 @@ class IdempotencyInProgress(IdempotencyError):
     def __init__(self, scope: str, retry_after: float) -> None:
         super().__init__(f"a request with this idempotency key is still in progress on {scope}")
         self.scope = scope
+        self.retry_after = retry_after
+
+
+class PersonBusy(StorageError):
+    """Another writer holds a lock of this person (`shared.store.person_locks`) and did not let go
+    in time; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("another step for this person is still being written")
         self.retry_after = retry_after
 
 

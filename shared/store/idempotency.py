@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from shared.store.errors import IdempotencyConflict, IdempotencyInProgress, StorageError, translate
+from shared.store.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ COMPLETED = "completed"
 DEFAULT_RETENTION = timedelta(days=7)
 DEFAULT_LEASE = timedelta(minutes=15)
 MAX_KEY_LENGTH = 200
-# Longest wait suggested to a caller that met a live claim: most attempts finish in seconds.
-MAX_RETRY_AFTER_SECONDS = 10
 
 # Table string properties hold at most 64 KiB (32K UTF-16 code units, and a character may take
 # two); responses are split over several properties, inside the 1 MiB entity limit.
@@ -264,8 +262,9 @@ class IdempotencyStore:
             return StoredResponse(status=int(existing["responseStatus"]), body=json.loads(_unchunk(existing)))
         lease_until = _as_datetime(existing.get("leaseUntil"))
         if lease_until > now:
-            remaining = (lease_until - now).total_seconds()
-            raise IdempotencyInProgress(scope, retry_after=max(1, min(MAX_RETRY_AFTER_SECONDS, math.ceil(remaining))))
+            # Retry-After reflects the work in flight: how long the claim has run, against a typical step.
+            age = (now - _as_datetime(existing.get("updatedAt"))).total_seconds()
+            raise IdempotencyInProgress(scope, retry_after=retry_after_seconds(age, (lease_until - now).total_seconds()))
         log.warning("taking over an idempotency claim on %s whose lease ran out", scope)
         return self._take_over(existing, etag, scope, key, body_hash, taken_over=True)
 
