@@ -1,9 +1,9 @@
-"""Models of the two operator documents: the configuration (CONTRACT "Configuration", `/api/config`)
-and the scheduled-sync settings (CONTRACT "Scheduled sync", `/api/sync/settings`).
+"""Models of the two operator documents: the configuration (`/api/config`)
+and the scheduled-sync settings (`/api/sync/settings`), described in docs/HTTP.md and openapi.yaml.
 
 Both are strict: camelCase names only, unknown fields rejected, no type coercion ("1" is not 1),
 Dataverse names checked as logical names. Every field has a default, and the defaults are the
-CONTRACT examples, so a deployment works before anyone saved a document. Validate incoming JSON
+documented defaults, so a deployment works before anyone saved a document. Validate incoming JSON
 with `Model.model_validate_json(text)` (or through `shared.http.parse_body`).
 """
 

@@ -1,10 +1,10 @@
-"""Request models of the three HTTP journey steps (CONTRACT: Person and the step sections).
+"""Request models of the three HTTP journey steps (openapi.yaml: `Person` and the step requests).
 
 Constraints live on the fields: anything Dataverse would refuse for its length is a 400 here,
 with every bad field listed, rather than a 502 from Dynamics later. Strings are trimmed and an
 empty string counts as "not given"; e-mail syntax is checked with `email-validator`, but the
-value kept is the trimmed original, never the normalised form (CONTRACT: "E-mails are stored
-trimmed, case as given").
+value kept is the trimmed original, never the normalised form (e-mails are stored
+trimmed, case as given).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class _Model(BaseModel):
 
 
 class Person(_Model):
-    """The marketing platform's contact (CONTRACT: Person)."""
+    """The marketing platform's contact (openapi.yaml `Person`)."""
 
     id: Text200 = None
     email: Email = None

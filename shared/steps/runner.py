@@ -2,10 +2,11 @@
 
 Every step goes through `run_step` the same way:
 
-1. `prepare` (pure) turns the request into named look-ups, and `person.fields` are checked
-   against the cached columns of the table the step writes them to; `InvalidStepInput` -> 400
-   listing every problem. The column metadata is read only when `fields` are given and the
-   worker's cache is cold (one request per 10 minutes), so the common path adds no round trip.
+1. `prepare` (pure) turns the request into named look-ups; `InvalidStepInput` -> 400. Before
+   the look-ups (after any replay), `person.fields` are checked against the cached columns of
+   the table the step writes them to (400 listing each). The column metadata is read only when
+   `fields` are given and the worker's cache is cold (one request per 10 minutes), so the
+   common path adds no round trip and a replay none at all.
 2. Dry run: the look-ups, `decide`, and the plan's result with `"dryRun": true`. No write and
    no idempotency record.
 3. With an idempotency key: `IdempotencyStore.begin` either replays the stored response
@@ -111,25 +112,34 @@ ADD_TO_MARKETING_LIST: StepDefinition[ListRequest] = StepDefinition(
 )
 
 
+def _field_errors(
+    definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None,
+    reported: set[tuple[str | int, ...]],
+) -> list[ErrorItem]:
+    fields = request.person.fields
+    if not (definition.person_table and fields and metadata is not None):
+        return []
+    columns = metadata.columns(client, definition.person_table)
+    label = ENTITIES[definition.person_table].label
+    return [item for item in field_errors(fields, columns, label) if item[0] not in reported]
+
+
 def prepare_checked(
     definition: StepDefinition[R], request: R, config: StepConfig, client: StepClient, metadata: MetadataCache | None
 ) -> Lookups:
-    """`prepare`, plus `person.fields` against the written table's columns; every problem in one error."""
-    errors: list[ErrorItem] = []
-    lookups: Lookups | None = None
+    """`prepare`; when it refuses the request, the `fields` problems are listed with its own."""
     try:
-        lookups = definition.prepare(request, config)
+        return definition.prepare(request, config)
     except InvalidStepInput as exc:
-        errors.extend(exc.errors)
-    fields = request.person.fields
-    if definition.person_table and fields and metadata is not None:
-        reported = {loc for loc, _ in errors}
-        columns = metadata.columns(client, definition.person_table)
-        label = ENTITIES[definition.person_table].label
-        errors.extend(item for item in field_errors(fields, columns, label) if item[0] not in reported)
-    if errors or lookups is None:
+        reported = {loc for loc, _ in exc.errors}
+        raise InvalidStepInput([*exc.errors, *_field_errors(definition, request, client, metadata, reported)]) from None
+
+
+def check_fields(definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None) -> None:
+    """`person.fields` against the columns of the table the step writes them to (400 listing each)."""
+    errors = _field_errors(definition, request, client, metadata, set())
+    if errors:
         raise InvalidStepInput(errors)
-    return lookups
 
 
 def look_up(client: StepClient, lookups: Lookups) -> Found:
@@ -171,8 +181,10 @@ def act(client: StepClient, plan: Plan) -> StepResult:
 
 def _attempt(
     definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
-    attempt: Attempt, before_write: Callable[[], None] | None = None,
+    attempt: Attempt, metadata: MetadataCache | None, before_write: Callable[[], None] | None = None,
 ) -> StepResult:
+    # After any replay: a stored answer is returned without asking Dynamics anything.
+    check_fields(definition, request, client, metadata)
     found = look_up(client, lookups)
     plan = definition.decide(request, config, lookups, found, attempt)
     if attempt.dry_run:
@@ -186,12 +198,12 @@ def _attempt(
 
 def _locked_attempt(
     definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
-    attempt: Attempt, locks: PersonLocks | None,
+    attempt: Attempt, metadata: MetadataCache | None, locks: PersonLocks | None,
 ) -> StepResult:
     """`_attempt` holding the person's locks, when the step may create a person record."""
     keys = definition.lock_keys(request, config) if definition.lock_keys is not None and locks is not None else ()
     if locks is None or not keys:
-        return _attempt(definition, request, config, lookups, client, attempt)
+        return _attempt(definition, request, config, lookups, client, attempt, metadata)
     held = [locks.acquire(keys)]
 
     def keep_for_write() -> None:
@@ -199,7 +211,7 @@ def _locked_attempt(
         held[0] = locks.keep(held[0], at_least=min(WRITE_LEASE, locks.lease))
 
     try:
-        return _attempt(definition, request, config, lookups, client, attempt, keep_for_write)
+        return _attempt(definition, request, config, lookups, client, attempt, metadata, keep_for_write)
     finally:
         locks.release(held[0])
 
@@ -234,12 +246,12 @@ def run_step(
     now = now or datetime.now(UTC)
     lookups = prepare_checked(definition, request, config, client, metadata)
     if request.dry_run:
-        return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now)).to_body()
+        return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now), metadata).to_body()
     key = request.idempotency_key
     if key is None or store is None:
         if key is not None:
             log.warning("no idempotency store configured; the key of %s is ignored", definition.scope)
-        return _locked_attempt(definition, request, config, lookups, client, Attempt(now=now), locks).to_body()
+        return _locked_attempt(definition, request, config, lookups, client, Attempt(now=now), metadata, locks).to_body()
 
     begun = store.begin(definition.scope, key, body_hash(raw_body))
     if isinstance(begun, StoredResponse):
@@ -249,7 +261,9 @@ def run_step(
     claim: Claim = begun
     new_id = claim.derived_id(definition.id_namespace) if definition.id_namespace else None
     try:
-        body = _locked_attempt(definition, request, config, lookups, client, Attempt(new_id, now=now), locks).to_body()
+        body = _locked_attempt(
+            definition, request, config, lookups, client, Attempt(new_id, now=now), metadata, locks
+        ).to_body()
     except Exception:
         _release(store, claim)
         raise

@@ -24,7 +24,7 @@ ROUTES = {
 }
 
 
-# CONTRACT "Step result": every field, always present.
+# openapi.yaml `StepResult`: every field, always present.
 RESULT_FIELDS = frozenset({"outcome", "entity", "recordId", "activityId", "reason", "detail", "linkedContactId",
                            "linkedAccountId", "ownerRule", "ownerReason", "duplicates", "dynamicsRequests",
                            "idempotent", "dryRun"})
@@ -38,7 +38,7 @@ MAX_PROBLEM_BYTES = 16_384
 
 
 def assert_step_result(body: Any) -> None:
-    """The body of a 200 is a CONTRACT step result: every field present, each of its type."""
+    """The body of a 200 is a step result (openapi.yaml `StepResult`): every field present, each of its type."""
     assert isinstance(body, dict) and set(body) == RESULT_FIELDS, body
     assert body["outcome"] in OUTCOMES
     assert body["entity"] in ("lead", "contact", None)

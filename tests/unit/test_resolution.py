@@ -26,7 +26,7 @@ from shared.resolution import (
 )
 from shared.steps.config import DEFAULT_PERSON_FIELDS
 
-PERSON_FIELDS = DEFAULT_PERSON_FIELDS  # CONTRACT's default person field map
+PERSON_FIELDS = DEFAULT_PERSON_FIELDS  # the documented default person field map
 EMAIL = [["emailaddress1"]]
 EMAIL_THEN_NAME = [["emailaddress1"], ["firstname", "lastname", "companyname"]]
 

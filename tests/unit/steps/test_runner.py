@@ -3,17 +3,22 @@ at most one write, dry runs write nothing, and a create that meets its own deriv
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from shared.dynamics.errors import RecordExistsError
+from shared.dynamics.metadata import Column, MetadataCache, TableColumns
 from shared.dynamics.query import Query
 from shared.steps.config import StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest
+from shared.steps.person import InvalidStepInput
 from shared.steps.result import Action, Create, Plan, StepResult, Update
 from shared.steps.runner import ADD_ACTIVITY, CREATE_UPDATE_LEAD, act, run_step
+from shared.store import IdempotencyStore, StorageClients
 
 LEAD_ID = "00000000-0000-0000-0000-0000000000a1"
 
@@ -27,6 +32,11 @@ class FakeClient:
         self.request_count = 0
         self.batches: list[list[tuple[str, Query | None]]] = []
         self.writes: list[tuple[str, ...]] = []
+
+    def get_table_columns(self, table: str) -> TableColumns:
+        self.request_count += 1
+        self.writes.append(("columns", table))
+        return TableColumns(table, {"address1_city": Column("address1_city", "String", 80)})
 
     def query_batch(self, queries: list[tuple[str, Query | None]]) -> list[list[dict[str, Any]]]:
         self.request_count += 1
@@ -114,3 +124,34 @@ def test_when_an_activity_is_logged_the_activity_id_is_reported() -> None:
     assert (body["outcome"], body["entity"], body["recordId"], body["dynamicsRequests"]) == (
         "activityLogged", "lead", LEAD_ID, 2)
     assert body["activityId"] == "00000000-0000-0000-0000-00000000ffff"
+
+
+def test_when_fields_are_given_the_columns_are_read_once_per_cache_and_misfits_are_400() -> None:
+    cache, client = MetadataCache(), FakeClient()
+    person = {"email": "ada@example.com", "fields": {"address1_city": "York"}}
+    body = run_step(CREATE_UPDATE_LEAD, lead_request(person=person), {}, client=client, store=None,
+                    config=StepConfig(), metadata=cache)
+    assert body["dynamicsRequests"] == 3 and client.writes[0] == ("columns", "lead")
+    warm = FakeClient()
+    assert run_step(CREATE_UPDATE_LEAD, lead_request(person=person), {}, client=warm, store=None,
+                    config=StepConfig(), metadata=cache)["dynamicsRequests"] == 2
+    with pytest.raises(InvalidStepInput) as caught:
+        run_step(CREATE_UPDATE_LEAD, lead_request(person={"fields": {"address1_city": "x" * 81, "new_x": 1}}), {},
+                 client=FakeClient(), store=None, config=StepConfig(), metadata=cache)
+    assert [loc for loc, _ in caught.value.errors] == [
+        ("person", "email"), ("person", "fields", "address1_city"), ("person", "fields", "new_x")]
+
+
+def test_when_a_keyed_step_is_replayed_dynamics_is_not_asked_even_for_columns(storage_connection_string: str) -> None:
+    storage = StorageClients.from_connection_string(storage_connection_string)
+    table = f"replay{uuid.uuid4().hex[:12]}"
+    store = IdempotencyStore(lambda: storage.table(table), retention=timedelta(days=7), lease=timedelta(seconds=60))
+    request = lead_request(idempotencyKey="k1", person={"email": "ada@example.com", "fields": {"address1_city": "York"}})
+    raw = request.model_dump(mode="json", by_alias=True)
+    first = run_step(CREATE_UPDATE_LEAD, request, raw, client=FakeClient(), store=store, config=StepConfig(),
+                     metadata=MetadataCache())
+    cold, replay_client = MetadataCache(), FakeClient()
+    replay = run_step(CREATE_UPDATE_LEAD, request, raw, client=replay_client, store=store, config=StepConfig(),
+                      metadata=cold)
+    assert replay == {**first, "idempotent": True}
+    assert replay_client.request_count == 0
