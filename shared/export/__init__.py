@@ -34,6 +34,7 @@ def process_message(deps: Dependencies, body: bytes) -> str:
         queues=deps.export_queues,
         metadata=deps.metadata,
         config=config,
+        locks=deps.person_locks,
         slice_seconds=deps.settings.journey_batch_slice_seconds,
     )
     return run_export(delivery, body)

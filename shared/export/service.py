@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_all
@@ -43,6 +44,7 @@ from shared.export.mapping import (
     company_values,
     contact_fields,
     contact_values,
+    normalise_domain,
     record_problems,
 )
 from shared.export.matching import RecordLookup, register
@@ -60,10 +62,12 @@ from shared.export.message import (
 from shared.http import problem_document
 from shared.journey_batch.message import read_envelope
 from shared.owner import OwnerDecision, decide_owner
+from shared.person_keys import PersonKey, person_keys
 from shared.resolution import Match
 from shared.store.batches import BatchQueues, BatchRecord, BatchResultsStore, StepRow
-from shared.store.errors import IdempotencyConflict
+from shared.store.errors import IdempotencyConflict, PersonBusy
 from shared.store.idempotency import derived_id
+from shared.store.person_locks import HeldLocks, PersonLocks
 
 if TYPE_CHECKING:
     from shared.dynamics import DataverseClient
@@ -77,6 +81,7 @@ ID_SCOPE = "CampaignExport"
 COMPANIES, CONTACTS = "a", "c"  # row letters of the two lists
 MIN_HAND_OVER_SECONDS = 30
 _USERS_PER_QUERY = 50
+WRITE_LEASE = timedelta(seconds=30)  # lock lease left before the writes start
 LINK = "parentcustomerid_account@odata.bind"
 LINK_VALUE = "_parentcustomerid_value"
 
@@ -90,6 +95,7 @@ class ExportDelivery:
     queues: BatchQueues
     metadata: MetadataCache
     config: Callable[[], ExportConfig]
+    locks: PersonLocks | None = None  # per-record locks: two exports in flight never create one record twice
     slice_seconds: float = 480.0
     change_set_size: int = 100
     clock: Callable[[], float] = time.monotonic
@@ -185,7 +191,7 @@ def changed(data: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
 # -- one delivery ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _Item:
     """A pending record of this message on its way through the delivery."""
 
@@ -218,6 +224,8 @@ class _Export:
         self.record: BatchRecord = record
         self.pacer = Pacer(deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep)
         self.base_requests = self.record.dynamics_requests
+        self.deferred = False  # a record is locked by another export in flight: run it later
+        self._membership()
 
     def go(self) -> str:
         pending = self._merge()
@@ -226,6 +234,10 @@ class _Export:
                 self._run(pending)
             except DeadlineReached as reached:
                 return self._hand_over(reached.retry_after)
+            except PersonBusy as busy:
+                return self._hand_over(busy.retry_after)
+        if self.deferred:
+            return self._hand_over(MIN_HAND_OVER_SECONDS)
         return self._finish()
 
     # Merging this message into the stored export.
@@ -287,6 +299,36 @@ class _Export:
             else:
                 live.append(item)
         self._store(finished)
+        held = self._lock(live, config)
+        try:
+            self._look_up_and_write([item for item in live if held is None or item.key in held.groups], config,
+                                    columns, held)
+        finally:
+            if held is not None and held.locks is not None:
+                assert self.d.locks is not None
+                self.d.locks.release(held.locks)
+
+    def _lock(self, items: list[_Item], config: ExportConfig) -> _Held | None:
+        """Lock every record's identities (one try); a record another export holds waits for a
+        later delivery of this message (a hand-over), so no two exports create the same record."""
+        locks = self.d.locks
+        if locks is None or not items:
+            return None
+        groups = {item.key: _lock_keys(item, config) for item in items}
+        many = locks.acquire_many({key: keys for key, keys in groups.items() if keys})
+        if many.busy:
+            self.deferred = True
+            log.info("export %s: %d record(s) locked by another export; they run in a later delivery",
+                     self.export_id, len(many.busy))
+        parts = list(many.held.values())
+        # acquire_many takes every group under one owner at one moment: their rows share one lease.
+        combined = HeldLocks(parts[0].owner, tuple(row for held in parts for row in held.rows),
+                             parts[0].acquired_at, min(held.expires_at for held in parts)) if parts else None
+        free = {key for key, keys in groups.items() if not keys}
+        return _Held(combined, set(many.held) | free)
+
+    def _look_up_and_write(self, live: list[_Item], config: ExportConfig, columns: Mapping[str, TableColumns],
+                           held: _Held | None) -> None:
         companies = [item for item in live if item.slot.entity == "company"]
         contacts = [item for item in live if item.slot.entity == "contact"]
         lookup = BulkLookup()
@@ -294,6 +336,10 @@ class _Export:
         if companies or contacts:
             self._with_pacing(lambda: lookup.run(self.d.client))
         users = [row for handle in owners for row in lookup.rows(handle)]
+        if held is not None and held.locks is not None:
+            assert self.d.locks is not None
+            # A slow look-up may have used up the lease: renew it, or hand over if it was taken over.
+            held.locks = self.d.locks.keep(held.locks, at_least=WRITE_LEASE)
         self._companies(companies, config, lookup, users)
         self._contacts(contacts, config, columns["contact"], lookup, users)
 
@@ -336,20 +382,24 @@ class _Export:
 
     # Membership, from the whole message (records of earlier deliveries included).
 
-    def _members(self) -> list[int | None]:
+    def _membership(self) -> None:
         contacts = [s.record if isinstance(s.record, ContactRecord) else None for s in self.contacts]
         companies = [s.record if isinstance(s.record, CompanyRecord) else None for s in self.companies]
-        return company_of(contacts, companies)
+        self.members = company_of(contacts, companies)
+        self.first_user: dict[int, str | None] = {}  # the ownerUserId of a company's first contact
+        self.participants: set[int] = set()  # companies a contact of which participated
+        for contact, company in zip(contacts, self.members, strict=True):
+            if company is None or contact is None:
+                continue
+            self.first_user.setdefault(company, contact.owner_user_id)
+            if contact.participated:
+                self.participants.add(company)
 
     def _account_owner_user(self, company_index: int) -> str | None:
-        for slot, company in zip(self.contacts, self._members(), strict=True):
-            if company == company_index and isinstance(slot.record, ContactRecord):
-                return slot.record.owner_user_id
-        return None
+        return self.first_user.get(company_index)
 
     def _participated(self, company_index: int) -> bool:
-        return any(company == company_index and isinstance(slot.record, ContactRecord) and slot.record.participated
-                   for slot, company in zip(self.contacts, self._members(), strict=True))
+        return company_index in self.participants
 
     # Companies, then contacts.
 
@@ -376,7 +426,7 @@ class _Export:
 
     def _contacts(self, items: list[_Item], config: ExportConfig, columns: TableColumns, lookup: BulkLookup,
                   users: list[Mapping[str, Any]]) -> None:
-        members = self._members()
+        members = self.members
         accounts = self._company_accounts()
         for item in items:
             contact = item.slot.record
@@ -386,6 +436,11 @@ class _Export:
                 item.entry = _failed(item.row.entry, _no_identifier(item.slot), "The contact fills no identifier set.")
                 continue
             company = members[item.slot.index]
+            if company is not None and company not in accounts:
+                # Its company waits for a later delivery (locked by another export): so does it.
+                self.deferred = True
+                item.entry = {}
+                continue
             account_id, why = accounts.get(company, (None, None)) if company is not None else (None, None)
             match = item.lookup.resolve(lookup)
             owner = decide_owner(config.owner(contact.owner_user_id), users)
@@ -415,7 +470,7 @@ class _Export:
             outcome = row.entry.get("outcome")
             if outcome in OUTCOMES:
                 out[row.position] = (str(row.entry.get("recordId")), None)
-            else:
+            elif outcome == "failed":
                 out[row.position] = (None, "its company could not be written, so no Account link was set")
         return out
 
@@ -454,10 +509,12 @@ class _Export:
         }
 
     def _write(self, items: list[_Item], what: str) -> None:
+        items = [item for item in items if item.entry]  # an empty entry: the record waits for a later delivery
         writing = [item for item in items if item.write is not None and item.entry.get("outcome") != "failed"]
         outcomes = write_all(self.d.client, [item.write for item in writing if item.write is not None], self.pacer,
                              change_set_size=self.d.change_set_size) if writing else []
-        finished: list[tuple[_Item, dict[str, Any]]] = [(item, item.entry) for item in items if item not in writing]
+        sent = {id(item) for item in writing}
+        finished: list[tuple[_Item, dict[str, Any]]] = [(item, item.entry) for item in items if id(item) not in sent]
         for item, outcome in zip(writing, outcomes, strict=True):
             if outcome.ok:
                 finished.append((item, item.entry))
@@ -525,6 +582,25 @@ class _Export:
             log.info("export %s completed: %s, %d failed, %d Web API requests", self.export_id, record.counts,
                      record.failed, record.dynamics_requests)
         return record.status
+
+
+@dataclass
+class _Held:
+    """The locks of this delivery's records (one lease for all), and the records they cover."""
+
+    locks: HeldLocks | None
+    groups: set[str]
+
+
+def _lock_keys(item: _Item, config: ExportConfig) -> tuple[PersonKey, ...]:
+    record = item.slot.record
+    if isinstance(record, ContactRecord):
+        return person_keys("contact", config.contact_identifiers, contact_values(record, config))
+    assert isinstance(record, CompanyRecord)
+    values = company_values(record)
+    domain = normalise_domain(values.get("websiteurl"))
+    values = {**values, "websiteurl": domain} if domain else {k: v for k, v in values.items() if k != "websiteurl"}
+    return person_keys("account", config.company_identifiers, values)
 
 
 def _no_identifier(slot: RecordSlot) -> dict[str, Any]:
