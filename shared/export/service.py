@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_all
 from shared.dynamics.batch import BatchRequest
-from shared.dynamics.errors import DataverseUnavailableError
+from shared.dynamics.errors import DUPLICATE_RECORD, DataverseUnavailableError, RecordExistsError
 from shared.dynamics.metadata import MetadataCache, TableColumns
 from shared.dynamics.query import Filter, Query, bind
 from shared.export.mapping import (
@@ -63,7 +63,7 @@ from shared.http import problem_document
 from shared.journey_batch.message import read_envelope
 from shared.owner import OwnerDecision, decide_owner
 from shared.person_keys import PersonKey, person_keys
-from shared.resolution import Match
+from shared.resolution import ENTITIES, Match
 from shared.store.batches import BatchQueues, BatchRecord, BatchResultsStore, StepRow
 from shared.store.errors import IdempotencyConflict, PersonBusy
 from shared.store.idempotency import derived_id
@@ -515,15 +515,33 @@ class _Export:
                              change_set_size=self.d.change_set_size) if writing else []
         sent = {id(item) for item in writing}
         finished: list[tuple[_Item, dict[str, Any]]] = [(item, item.entry) for item in items if id(item) not in sent]
+        missing = self._not_there([item for item, outcome in zip(writing, outcomes, strict=True) if outcome.existed])
         for item, outcome in zip(writing, outcomes, strict=True):
-            if outcome.ok:
+            error = outcome.error
+            if error is None and id(item) in missing:
+                # "Already exists" came from another key (an alternate key), not from our own id.
+                error = RecordExistsError(412, DUPLICATE_RECORD, "A record with matching key values already exists.")
+            if error is None:
                 finished.append((item, item.entry))
             else:
-                assert outcome.error is not None
-                finished.append((item, _failed(item.row.entry, problem_document(outcome.error),
+                finished.append((item, _failed(item.row.entry, problem_document(error),
                                                f"Dynamics refused the {what}; nothing of it was written.")))
         self._store(finished)
         log.info("export %s: %d %s record(s) done, %d written", self.export_id, len(items), what, len(writing))
+
+    def _not_there(self, created: list[_Item]) -> set[int]:
+        """Of creates Dataverse answered "already exists", those whose derived id is not there:
+        Dataverse gives one error for a duplicate id and a duplicate alternate key."""
+        if not created:
+            return set()
+        lookup = BulkLookup()
+        handles = []
+        for item in created:
+            spec = ENTITIES["contact" if item.slot.entity == "contact" else "account"]
+            query = Query(select=[spec.key], filter=Filter.eq(spec.key, item.new_id))
+            handles.append(lookup.query(spec.entity_set, query))
+        self._with_pacing(lambda: lookup.run(self.d.client))
+        return {id(item) for item, handle in zip(created, handles, strict=True) if not lookup.rows(handle)}
 
     def _store(self, finished: Sequence[tuple[_Item, dict[str, Any]]]) -> None:
         rows = []

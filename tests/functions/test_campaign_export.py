@@ -256,3 +256,45 @@ def test_throttling_never_becomes_a_result(exports: Exports, columns: Dynamics, 
     columns.faults({})
     assert document["status"] == "completed" and document["failed"] == 0
     assert document["counts"]["created"] == 20
+
+
+def test_a_record_dynamics_refuses_fails_alone_with_a_502(exports: Exports, columns: Dynamics,
+                                                          export_config: Any) -> None:
+    taken = unique_email()
+    # An alternate key on the e-mail: creating a second Contact with an inactive one's address is refused.
+    columns.seed({"$keys": {"contact": [["emailaddress1"]]},
+                  "contacts": [{"emailaddress1": taken, "statecode": 1, "statuscode": 2}]})
+    document = exports.run(_message(f"e-{new_id()}", [_contact(unique_email()), _contact(taken),
+                                                      _contact(unique_email())]))
+    assert [e["outcome"] for e in document["contacts"]] == ["created", "failed", "created"]
+    assert document["contacts"][1]["error"]["status"] == 502
+
+
+def test_two_contacts_of_one_person_in_one_export_make_one_contact(
+    exports: Exports, columns: Dynamics, export_config: Any
+) -> None:
+    email, export_id = unique_email(), f"e-{new_id()}"
+    message = _message(export_id, [_contact(email, exportFields={"new_segment": "First"}),
+                                   _contact(email.upper(), exportFields={"new_segment": "Second"})])
+    first = exports.run(message)
+    # The second waits for the first one's lock: the delivery hands the message over.
+    assert first["status"] == "running"
+    assert [e["outcome"] for e in first["contacts"]] == ["created", "pending"]
+    again = exports.run(message)  # the hand-over's delivery
+    assert [e["outcome"] for e in again["contacts"]] == ["created", "updated"]
+    assert again["contacts"][0]["recordId"] == again["contacts"][1]["recordId"]
+    rows = columns.find("contacts", emailaddress1=email)
+    assert len(rows) == 1
+    assert columns.record("contacts", rows[0]["contactid"], "new_segment")["new_segment"] == "Second"
+
+
+def test_without_a_usable_default_owner_dynamics_owns_the_new_records(
+    exports: Exports, columns: Dynamics, export_config: Any
+) -> None:
+    from tests.functions.export_helpers import CONFIG, DISABLED_USER
+    export_config.set({**CONFIG, "userMapping": {"identities": {"u-9": new_id()}, "defaultOwner": DISABLED_USER}})
+    document = exports.run(_message(f"e-{new_id()}", [_contact(unique_email(), ownerUserId="u-9")]))
+    entry = document["contacts"][0]
+    assert (entry["ownerRule"], entry["ownerReason"]) == ("dynamics", "defaultOwnerUnavailable")
+    owner = columns.record("contacts", entry["recordId"], "_ownerid_value")["_ownerid_value"]
+    assert owner not in (DISABLED_USER, None)  # the calling application user
