@@ -9,7 +9,9 @@ Contacts (half each) and two marketing lists, makes every emulator request take
 
 1. 1,000 mixed steps in one message;
 2. 10,000 mixed steps in two claim-checked messages of 5,000, delivered at the same time;
-3. `--one-by-one` steps of the same mix sent one by one through the HTTP functions (8 callers).
+3. `--one-by-one` steps of the same mix sent one by one through the HTTP functions (8 callers);
+4. the two ways of writing 1,000 new Leads compared: `$batch` change sets of 100 (what the batch
+   does) and one `CreateMultiple`, each alone and with one bad record among the 1,000.
 
 Mix: 60% Create/Update Lead (a third update a seeded Lead, a third meet a seeded Contact, a
 third create a Lead), 25% activities on seeded people, 15% list adds of seeded people, with some
@@ -37,6 +39,8 @@ import requests
 
 from bench.journey_steps import peak_rss_mib, table
 from devtools import stack
+from shared.bulk import Pacer, write_all
+from shared.dynamics import BatchRequest, DataverseClient, StaticTokenCredential
 from shared.store import StorageClients
 
 KEY = "bench-function-key"
@@ -173,6 +177,35 @@ def run_one_by_one(bench: Stack, steps: list[dict[str, Any]]) -> dict[str, Any]:
             "status": ["(HTTP)"]}
 
 
+def compare_writes(emulator: str, rows: int = 1000) -> list[list[str]]:
+    """1,000 Lead creates as change sets and as one CreateMultiple, clean and with one bad row."""
+    client = DataverseClient(emulator, StaticTokenCredential(TOKEN, emulator))
+    out = []
+    for bad in (False, True):
+        targets = [{"lastname": f"Compare {n}", "emailaddress1": f"cmp.{_id()}@bench.example.com"} for n in range(rows)]
+        if bad:
+            targets[rows // 2]["new_notacolumn"] = 1
+        view = client.counted()
+        started = time.perf_counter()
+        outcomes = write_all(view, [BatchRequest.create("leads", t, record_id=_id()) for t in targets],
+                             Pacer(deadline=time.monotonic() + 600))
+        elapsed = time.perf_counter() - started
+        out.append([f"$batch change sets of 100{', 1 bad row' if bad else ''}", str(view.request_count),
+                    f"{elapsed:.2f}", str(sum(1 for o in outcomes if o.ok))])
+        view = client.counted()
+        started = time.perf_counter()
+        body = {"Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.lead", **t,
+                             "emailaddress1": t["emailaddress1"].replace("cmp.", "cmm.")} for t in targets]}
+        try:
+            written = len(view.call_action("CreateMultiple", body, entity_set="leads").get("Ids", []))
+        except Exception:  # the whole action is refused: nothing written
+            written = 0
+        elapsed = time.perf_counter() - started
+        out.append([f"CreateMultiple{', 1 bad row' if bad else ''}", str(view.request_count), f"{elapsed:.2f}",
+                    str(written)])
+    return out
+
+
 def _row(name: str, result: dict[str, Any]) -> list[str]:
     return [name, f"{result['steps']:,}", f"{result['served']:,}", f"{result['served'] / result['steps']:.4f}",
             f"{result['steps'] / result['seconds']:.0f}", f"{result['seconds']:.1f}", str(result["throttled"]),
@@ -206,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         rss = peak_rss_mib(local.functions.process.pid)
         print(f"{args.one_by_one} steps one by one over HTTP ...", flush=True)
         single = run_one_by_one(bench, people.steps(args.one_by_one, "c"))
+        print("Writing 1,000 Leads as change sets and as CreateMultiple ...", flush=True)
+        writes = compare_writes(local.emulator.url)
         load_after = os.getloadavg()
     finally:
         local.stop()
@@ -217,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                  "Status"],
                 [_row("1 message", small), _row("2 messages of 5,000", large), _row("one by one (HTTP)", single)]))
     print(f"\nOutcomes, 10,000 steps: {large['counts']}")
+    print(f"\n1,000 new Leads written two ways (emulator latency {args.latency_ms:g} ms)\n")
+    print(table(["Way", "Requests", "Seconds", "Leads written"], writes))
     print(f"Peak RSS of the function host after the batches: {rss:.0f} MiB" if rss is not None
           else "Peak RSS: unavailable")
     ratio = (single["served"] / single["steps"]) / max(large["served"] / large["steps"], 1e-9)
@@ -224,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Load average (1 min) before and after: {load_before[0]:.2f}, {load_after[0]:.2f} on {os.cpu_count()} CPUs")
     if args.json is not None:
         args.json.write_text(json.dumps({"latencyMs": args.latency_ms, "oneMessage": small, "twoMessages": large,
-                                         "oneByOne": single, "peakRssMiB": rss}, indent=2))
+                                         "oneByOne": single, "peakRssMiB": rss,
+                                         "writes": writes}, indent=2))
     return 0
 
 

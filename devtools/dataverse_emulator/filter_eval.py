@@ -67,6 +67,9 @@ class FilterEvaluator:
         self.store = store
         self.user_id = user_id
         self.now = now or datetime.now(UTC)
+        # In/NotIn value sets, normalised once per call node: a query is matched against every
+        # row, and an In may hold hundreds of values.
+        self._in_sets: dict[tuple[int, str | None], frozenset[Any]] = {}
 
     # -- checking ------------------------------------------------------------------------
     def check(self, node: Any, table: Table) -> None:
@@ -254,8 +257,12 @@ class FilterEvaluator:
         if value is None and name not in ("EqualUserId", "NotEqualUserId"):
             return None
         if name in ("In", "NotIn"):
-            values = node.params["PropertyValues"].value
-            found = any(compare("eq", value, candidate, kind) for candidate in values)
+            key = (id(node), kind)
+            if key not in self._in_sets:
+                values = node.params["PropertyValues"].value
+                self._in_sets[key] = frozenset(
+                    normalized for normalized in (_normalize(c, kind) for c in values) if normalized is not None)
+            found = _normalize(value, kind) in self._in_sets[key]
             return found if name == "In" else (value is not None and not found)
         if name in ("Between", "NotBetween"):
             low, high = node.params["PropertyValues"].value[:2]

@@ -33,6 +33,7 @@ def process_message(deps: Dependencies, body: bytes) -> str:
         queues=deps.batch_queues,
         idempotency=deps.idempotency,
         config=config,
+        locks=deps.person_locks,
         slice_seconds=deps.settings.journey_batch_slice_seconds,
     )
     return run_delivery(delivery, body)

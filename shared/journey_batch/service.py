@@ -31,7 +31,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -57,11 +57,12 @@ from shared.steps.lookups import ACTIVE_ONLY, Found, Lookups
 from shared.steps.models import StepRequest
 from shared.steps.person import InvalidStepInput
 from shared.steps.result import Action, Attempt, Create, Plan, StepRefused, Update, Write
-from shared.steps.runner import created
+from shared.steps.runner import WRITE_LEASE, created
 from shared.steps.service import step_problem
 from shared.store.batches import BatchQueues, BatchRecord, BatchResultsStore, StepRow
-from shared.store.errors import IdempotencyConflict, IdempotencyInProgress
+from shared.store.errors import IdempotencyConflict, IdempotencyInProgress, PersonBusy
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash, derived_id
+from shared.store.person_locks import HeldLocks, PersonLocks
 
 if TYPE_CHECKING:
     from shared.dynamics import DataverseClient
@@ -76,6 +77,8 @@ MIN_HAND_OVER_SECONDS = 30
 # A record that vanished between a wave's look-up and its write is looked up again in the next
 # wave; after this many tries the step gets the HTTP step's 503 `dynamicsChanged` as its entry.
 MAX_VANISHED_RETRIES = 3
+# A wave whose every step met a person locked by another writer waits this long before the next.
+LOCKED_PAUSE = 1.0
 
 # Test-only: `JOURNEY_BATCH_CRASH_AT=<point>` ends the worker process at that point, so tests
 # can prove a redelivery after a crash there writes nothing twice (docs/BATCH.md).
@@ -98,6 +101,7 @@ class Delivery:
     queues: BatchQueues
     idempotency: IdempotencyStore | None
     config: Callable[[], StepConfig]
+    locks: PersonLocks | None = None  # held around look-up, decide and write of a person-creating step
     slice_seconds: float = 480.0
     change_set_size: int = 100
     clock: Callable[[], float] = time.monotonic
@@ -260,6 +264,9 @@ class _Run:
             wave = [queue[0] for queue in queues.values()]
             number += 1
             retry, deferred = self._wave(wave)
+            if len(retry) == len(wave):
+                # Every step waits for a person another writer holds: give it a moment.
+                self.d.sleep(min(LOCKED_PAUSE, max(0.0, self.pacer.time_left)))
             for person in list(queues):
                 queue = queues[person]
                 if queue[0] in deferred:
@@ -274,6 +281,56 @@ class _Run:
     def _wave(self, wave: list[_Step]) -> tuple[list[_Step], list[_Step]]:
         """Run one step of each person; returns the steps to run again (a record vanished) and
         the steps deferred to a later delivery (their idempotency key is in use)."""
+        assert self.config is not None
+        held, busy = self._lock(wave, self.config)
+        try:
+            retry, deferred = self._locked_wave([step for step in wave if step not in busy], held)
+        finally:
+            if self.d.locks is not None:
+                for locks in held.values():
+                    self.d.locks.release(locks)
+        return retry + busy, deferred
+
+    def _lock(self, wave: list[_Step], config: StepConfig) -> tuple[dict[int, HeldLocks], list[_Step]]:
+        """The person locks of the wave's steps that may create a person record (one table
+        transaction for the wave); steps whose person another writer holds wait for a later wave.
+        Two messages in flight with the same new person therefore make one Lead (docs/BATCH.md)."""
+        locks = self.d.locks
+        if locks is None:
+            return {}, []
+        wanted: dict[int, Sequence[Any]] = {}
+        for number, step in enumerate(wave):
+            lock_keys = step.slot.step_type.definition.lock_keys
+            if lock_keys is not None and not step.request.dry_run:
+                keys = lock_keys(step.request, config)
+                if keys:
+                    wanted[number] = keys
+        if not wanted:
+            return {}, []
+        got = locks.acquire_many(wanted)
+        busy = [wave[number] for number in got.busy]
+        if busy:
+            log.info("batch %s: %d step(s) wait for a person another writer holds", self.batch_id, len(busy))
+        return {id(wave[number]): held for number, held in got.held.items()}, busy
+
+    def _keep_locks(self, writing: list[_Step], held: dict[int, HeldLocks]) -> list[_Step]:
+        """Renew the locks of steps about to write when a slow wave used up their lease; the
+        steps whose lock was taken over meanwhile are looked up again in the next wave."""
+        locks = self.d.locks
+        lost: list[_Step] = []
+        if locks is None:
+            return lost
+        for step in writing:
+            if id(step) not in held:
+                continue
+            try:
+                held[id(step)] = locks.keep(held[id(step)], at_least=min(WRITE_LEASE, locks.lease))
+            except PersonBusy:
+                del held[id(step)]
+                lost.append(step)
+        return lost
+
+    def _locked_wave(self, wave: list[_Step], held: dict[int, HeldLocks]) -> tuple[list[_Step], list[_Step]]:
         assert self.config is not None
         config = self.config
         now = self.d.now()
@@ -301,7 +358,10 @@ class _Run:
                 writing.append(step)
             else:
                 finished.append((step, entry))
-        retry: list[_Step] = []
+        retry = self._keep_locks(writing, held)
+        for step in retry:
+            self._release(step)
+        writing = [step for step in writing if step not in retry]
         if writing:
             requests = [_batch_request(step) for step in writing]
             outcomes = write_all(self.d.client, requests, self.pacer, change_set_size=self.d.change_set_size,

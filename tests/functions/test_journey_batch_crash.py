@@ -134,3 +134,19 @@ def test_when_dynamics_asks_to_wait_past_the_time_slice_the_message_is_handed_ov
         time.sleep(2)
     _assert_written_once(dynamics, batch_id, list_id)
     assert batches.document(batch_id)["failed"] == 0
+
+
+def test_when_two_messages_in_flight_carry_the_same_new_people_each_gets_one_lead(
+    batches: Batches, dynamics: Dynamics
+) -> None:
+    emails = [unique_email(f"shared{n}") for n in range(20)]
+    messages = [{"batchId": f"same-people-{name}-{new_id()}", "steps": [
+        {"stepId": f"s{n}", "type": "createUpdateLead", "person": person(email), "subject": f"From {name}"}
+        for n, email in enumerate(emails)]} for name in ("a", "b")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(batches.deliver, messages))
+    assert [o["status"] for o in outcomes] == ["Succeeded", "Succeeded"]
+    documents = [batches.document(m["batchId"]) for m in messages]
+    for n, email in enumerate(emails):
+        assert len(dynamics.find("leads", emailaddress1=email)) == 1, email
+        assert sorted(d["steps"][n]["outcome"] for d in documents) == ["created", "updated"]
