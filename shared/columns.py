@@ -32,8 +32,9 @@ def write_problem(column: Column | None, name: str, table_label: str) -> str | N
         return f"{table_label} has no column {name!r} in Dynamics"
     if column.is_reference:
         return f"is a {column.type} column; it cannot be set as a plain value"
-    if not column.valid_for_create and not column.valid_for_update:
-        return "is read-only in Dynamics"
+    if not (column.valid_for_create and column.valid_for_update):
+        # The same value may create a record or update one: it must be writable both ways.
+        return "is not writable on both create and update in Dynamics"
     return None
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from shared.columns import value_problem
+from shared.columns import value_problem, write_problem
 from shared.config import Configuration
 from shared.dynamics.metadata import Column, TableColumns
 
@@ -118,14 +118,9 @@ def _text(tables: Mapping[str, TableColumns], table: str, name: str, *, memo: bo
 
 
 def _writable(tables: Mapping[str, TableColumns], table: str, name: str) -> tuple[Column | None, str | None]:
-    column, missing = _column(tables, table, name)
-    if column is None:
-        return None, missing
-    if column.is_reference:
-        return None, f"{name!r} is a {column.type} column of {_LABELS[table]}; lookups cannot be mapped"
-    if not (column.valid_for_create and column.valid_for_update):
-        return None, f"{name!r} is not writable on create and update in {_LABELS[table]}"
-    return column, None
+    column = tables[table].get(name)
+    problem = write_problem(column, name, _LABELS[table])
+    return (None, problem) if problem is not None else (column, None)
 
 
 def metadata_errors(config: Configuration, tables: Mapping[str, TableColumns]) -> list[ErrorItem]:

@@ -56,8 +56,8 @@ def _identifier_errors(
                     needed_by.setdefault(loc, []).append(f"{label} {'+'.join(field_set)}")
     return [
         (loc, f"is required: the person fills no identifier set of a table this step looks in "
-              f"(sets missing it: {', '.join(dict.fromkeys(sets))})")
-        for loc, sets in needed_by.items()
+              f"(sets missing it: {', '.join(dict.fromkeys(needs))})")
+        for loc, needs in needed_by.items()
     ]
 
 

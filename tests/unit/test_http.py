@@ -22,6 +22,7 @@ from shared.http import (
     MAX_BODY_BYTES,
     ProblemError,
     endpoint,
+    if_match_tags,
     json_response,
     parse_body,
     parse_query,
@@ -320,3 +321,31 @@ def test_json_response_writes_models_with_aliases() -> None:
 
     response = json_response(Out(recordId="x"))
     assert json.loads(response.get_body()) == {"recordId": "x"}
+
+
+@pytest.mark.parametrize(("header", "tags"), [
+    ('"a"', ['"a"']),
+    ('"a", "b"', ['"a"', '"b"']),
+    ('W/"a", "b"', ['"b"']),
+    ('W/"a"', []),
+    ('"a",, "b" ,', ['"a"', '"b"']),
+    ('""', ['""']),
+    ('"0x8DCF1A2B3C4D5E6"', ['"0x8DCF1A2B3C4D5E6"']),
+])
+def test_if_match_keeps_the_strong_entity_tags_of_the_list(header: str, tags: list[str]) -> None:
+    assert if_match_tags(req(b"", method="PUT", headers={"if-match": header})) == tags
+
+
+@pytest.mark.parametrize(("header", "status"), [
+    (None, 428), ("", 428), ("*", 428), (" * ", 428),
+    ("abc", 400), ('"a" "b"', 400), ('"a", *', 400), ('w/"a"', 400), ('"a', 400), ('"a"b', 400),
+])
+def test_if_match_missing_or_star_is_428_and_malformed_is_400(header: str | None, status: int) -> None:
+    headers = {} if header is None else {"if-match": header}
+    with pytest.raises(ProblemError) as raised:
+        if_match_tags(req(b"", method="PUT", headers=headers))
+    assert raised.value.status == status
+    if status == 428:
+        assert raised.value.code == "ifMatchRequired"
+    else:
+        assert [item["loc"] for item in raised.value.errors or []] == [["headers", "If-Match"]]
