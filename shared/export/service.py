@@ -136,12 +136,12 @@ def _reject(
                     export_id, len(problems))
         return record.status
     failed = _list_length(members.get("companies")) + _list_length(members.get("contacts"))
+    totals = {"companies": _list_length(members.get("companies")), "contacts": _list_length(members.get("contacts"))}
     record = BatchRecord(export_id, status="rejected", total=failed, failed=failed,
-                         counts=dict.fromkeys(OUTCOMES, 0), error=rejection(problems))
+                         counts=dict.fromkeys(OUTCOMES, 0), error=rejection(problems), totals=totals)
     delivery.results.save_meta(record)
     log.warning("export %s rejected: %d envelope problem(s)", export_id, len(problems))
-    delivery.queues.send_summary(summary(record, _list_length(members.get("companies")),
-                                         _list_length(members.get("contacts"))))
+    delivery.queues.send_summary(summary(record, totals["companies"], totals["contacts"]))
     return "rejected"
 
 

@@ -30,7 +30,7 @@ def export_status(store: BatchResultsStore, export_id: str, window: BatchWindow)
     more = any(len(rows) > end for rows in lists.values())
     total = {"companies": len(lists[COMPANIES]), "contacts": len(lists[CONTACTS])}
     if record.status == "rejected":
-        total = {"companies": 0, "contacts": 0}
+        total = {"companies": record.totals.get("companies", 0), "contacts": record.totals.get("contacts", 0)}
     return {
         "exportId": export_id,
         "status": record.status,

@@ -3,7 +3,8 @@
 in its own table.
 
 - `PartitionKey` is the `batchId` / `exportId` (pattern `[A-Za-z0-9._:-]`, safe in table keys).
-- Row `meta`: the job's status, counts, failed, total, request total, error and conflicts.
+- Row `meta`: the job's status, counts, failed, total, request total, error, conflicts, and the
+  size of each list of a rejected job (whose rows are never stored).
 - Rows `s000000`, `s000001`, ...: one per item in message order (appended items continue the
   numbering), holding the item's id, `type`, its body hash and its entry (JSON: the result, an
   error, or `{"outcome": "pending"}`). The letter names the item's list (`s` steps; an export's
@@ -83,6 +84,7 @@ class BatchRecord:
     error: dict[str, Any] | None = None
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     steps: list[StepRow] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)  # per list, for a job whose rows were never stored
 
 
 class BatchResultsStore:
@@ -149,6 +151,7 @@ class BatchResultsStore:
             "dynamicsRequests": record.dynamics_requests,
             "error": json.dumps(record.error) if record.error is not None else "",
             "conflicts": json.dumps(record.conflicts, ensure_ascii=False),
+            "totals": json.dumps(record.totals),
             **self._times(),
         }
         try:
@@ -229,6 +232,7 @@ def _record(batch_id: str, meta: Mapping[str, Any]) -> BatchRecord:
         dynamics_requests=int(meta.get("dynamicsRequests", 0)),
         error=json.loads(error) if error else None,
         conflicts=json.loads(meta.get("conflicts") or "[]"),
+        totals=json.loads(meta.get("totals") or "{}"),
     )
 
 

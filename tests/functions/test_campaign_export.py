@@ -60,6 +60,11 @@ def test_companies_and_contacts_are_created_linked_owned_and_cut_as_the_mapping_
     assert (second["ownerRule"], second["ownerReason"]) == ("defaultOwner", "userDisabled")
     assert first["truncated"] == ["new_replyanalysis"] and second["truncated"] == []
     assert (first["personId"], first["email"]) == (f"p-{ada}", ada)
+    common = {"index", "entity", "outcome", "recordId", "duplicates", "linkedAccountId", "ownerRule", "ownerReason",
+              "truncated", "detail", "error"}  # openapi.yaml ExportEntry: every member, always present
+    assert set(first) == set(second) == common | {"personId", "email"} and set(account) == common | {"name"}
+    assert set(document) == {"exportId", "status", "total", "counts", "failed", "dynamicsRequests", "error",
+                             "conflicts", "next", "companies", "contacts"}
     stored = columns.record("accounts", account["recordId"], "name,websiteurl,new_tier,new_engaged,_ownerid_value")
     assert (stored["name"], stored["websiteurl"], stored["new_tier"]) == (company, "https://www.analytical.example/",
                                                                           "Gold")
@@ -224,6 +229,12 @@ def test_a_bad_envelope_is_rejected_with_every_problem_and_a_summary(
     assert document["status"] == "rejected" and document["error"]["status"] == 400
     locs = [item["loc"] for item in document["error"]["errors"]]
     assert locs == [["extra"], ["campaign", "id"], ["campaign", "name"], ["contacts"]]
+    assert document["total"] == {"companies": 0, "contacts": 0} and document["failed"] == 0
+    document = exports.run({"exportId": f"e-{new_id()}", "campaign": {"id": "c", "name": "n"}, "contacts": [{}, {}],
+                            "companies": [{"name": "A"}], "exportBlob": "c/n"})
+    assert (document["status"], document["total"], document["failed"]) == ("rejected",
+                                                                             {"companies": 1, "contacts": 2}, 3)
+    assert (document["companies"], document["contacts"]) == ([], [])
     assert exports.summaries(export_id)[-1]["status"] == "rejected"
 
 
