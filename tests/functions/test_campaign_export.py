@@ -4,6 +4,7 @@ the Dataverse emulator (with the export's custom columns seeded)."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.functions.export_helpers import (
@@ -309,3 +310,26 @@ def test_without_a_usable_default_owner_dynamics_owns_the_new_records(
     assert (entry["ownerRule"], entry["ownerReason"]) == ("dynamics", "defaultOwnerUnavailable")
     owner = columns.record("contacts", entry["recordId"], "_ownerid_value")["_ownerid_value"]
     assert owner not in (DISABLED_USER, None)  # the calling application user
+
+
+def test_two_exports_in_flight_with_the_same_new_people_make_one_record_each(
+    exports: Exports, columns: Dynamics, export_config: Any
+) -> None:
+    emails = [unique_email(f"both{n}") for n in range(30)]
+    company = f"Shared {new_id()[:8]}"
+    messages = [_message(f"e-{new_id()}", [_contact(email, company) for email in emails],
+                         [{"name": company, "domain": "shared.example"}]) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(exports.deliver, messages))
+    for message in messages:  # what the hand-overs deliver later, at once
+        if exports.document(message["exportId"])["status"] != "completed":
+            exports.run(message)
+    documents = [exports.document(message["exportId"]) for message in messages]
+    assert [d["status"] for d in documents] == ["completed", "completed"]
+    assert all(d["failed"] == 0 for d in documents)
+    for email in emails:
+        assert len(columns.find("contacts", emailaddress1=email)) == 1
+    assert len(columns.find("accounts", name=company)) == 1
+    ids = {d["companies"][0]["recordId"] for d in documents}
+    assert len(ids) == 1
+    assert {e["linkedAccountId"] for d in documents for e in d["contacts"]} == ids
