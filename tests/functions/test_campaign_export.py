@@ -4,9 +4,15 @@ the Dataverse emulator (with the export's custom columns seeded)."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from devtools import stack
+from tests.conftest import FUNCTION_KEY
 from tests.functions.export_helpers import (
     DEFAULT_OWNER,
     MAPPED_USER,
@@ -333,3 +339,28 @@ def test_two_exports_in_flight_with_the_same_new_people_make_one_record_each(
     ids = {d["companies"][0]["recordId"] for d in documents}
     assert len(ids) == 1
     assert {e["linkedAccountId"] for d in documents for e in d["contacts"]} == ids
+
+
+@pytest.mark.slow
+def test_when_dynamics_asks_to_wait_past_the_time_slice_the_export_is_handed_over_and_finished_later(
+    stack_logs: Path, azurite: stack.Service, emulator: stack.Service, exports: Exports, columns: Dynamics,
+    export_config: Any,
+) -> None:
+    export_id, email = f"handover-{new_id()}", unique_email()
+    env = {**azurite.env, **emulator.env, "LOCAL_FUNCTION_KEY": FUNCTION_KEY, "JOURNEY_BATCH_SLICE_SECONDS": "10"}
+    short = stack.start_function_host(stack_logs, env)
+    try:
+        columns.faults({"failNext": [{"status": 429, "count": 1, "retryAfter": 31, "path": "$batch"}]})
+        outcome = Exports(short.url, FUNCTION_KEY, exports.connection_string).deliver(
+            _message(export_id, [_contact(email, engagement=_engaged())]))
+        assert outcome["status"] == "Succeeded"  # a hand-over is not a failed delivery
+        running = exports.document(export_id)
+        assert (running["status"], running["contacts"][0]["outcome"]) == ("running", "pending")
+        deadline = time.monotonic() + 90
+        while exports.document(export_id)["status"] != "completed":  # a host runs the handed-over message
+            assert time.monotonic() < deadline, "the handed-over message was not finished"
+            time.sleep(2)
+    finally:
+        short.stop(timeout=30.0)
+    assert exports.document(export_id)["contacts"][0]["outcome"] == "created"
+    assert len(columns.find("contacts", emailaddress1=email)) == 1
