@@ -225,6 +225,7 @@ class _Export:
         self.pacer = Pacer(deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep)
         self.base_requests = self.record.dynamics_requests
         self.deferred = False  # a record is locked by another export in flight: run it later
+        self.held: _Held | None = None  # the locks of the records this delivery writes
         self._membership()
 
     def go(self) -> str:
@@ -336,12 +337,18 @@ class _Export:
         if companies or contacts:
             self._with_pacing(lambda: lookup.run(self.d.client))
         users = [row for handle in owners for row in lookup.rows(handle)]
-        if held is not None and held.locks is not None:
-            assert self.d.locks is not None
-            # A slow look-up may have used up the lease: renew it, or hand over if it was taken over.
-            held.locks = self.d.locks.keep(held.locks, at_least=WRITE_LEASE)
+        self.held = held
+        self._keep()
         self._companies(companies, config, lookup, users)
         self._contacts(contacts, config, columns["contact"], lookup, users)
+
+    def _keep(self) -> None:
+        """Before each write round trip: a slow look-up or write may have used up the locks' lease,
+        so renew it, or hand over (`PersonBusy`) if another export took a lock over meanwhile."""
+        held = self.held
+        if held is not None and held.locks is not None:
+            assert self.d.locks is not None
+            held.locks = self.d.locks.keep(held.locks, at_least=WRITE_LEASE)
 
     def _register(
         self, lookup: BulkLookup, config: ExportConfig, companies: list[_Item], contacts: list[_Item],
@@ -512,7 +519,7 @@ class _Export:
         items = [item for item in items if item.entry]  # an empty entry: the record waits for a later delivery
         writing = [item for item in items if item.write is not None and item.entry.get("outcome") != "failed"]
         outcomes = write_all(self.d.client, [item.write for item in writing if item.write is not None], self.pacer,
-                             change_set_size=self.d.change_set_size) if writing else []
+                             change_set_size=self.d.change_set_size, after_round_trip=self._keep) if writing else []
         sent = {id(item) for item in writing}
         finished: list[tuple[_Item, dict[str, Any]]] = [(item, item.entry) for item in items if id(item) not in sent]
         missing = self._not_there([item for item, outcome in zip(writing, outcomes, strict=True) if outcome.existed])

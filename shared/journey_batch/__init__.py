@@ -34,6 +34,7 @@ def process_message(deps: Dependencies, body: bytes) -> str:
         idempotency=deps.idempotency,
         config=config,
         locks=deps.person_locks,
+        metadata=deps.metadata,
         slice_seconds=deps.settings.journey_batch_slice_seconds,
     )
     return run_delivery(delivery, body)

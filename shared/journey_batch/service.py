@@ -40,6 +40,7 @@ from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_
 from shared.dynamics.batch import BatchRequest
 from shared.dynamics.client import IDEMPOTENT_ACTIONS
 from shared.dynamics.errors import DataverseUnavailableError, RecordNotFoundError
+from shared.dynamics.metadata import MetadataCache
 from shared.http import problem_document
 from shared.journey_batch.message import (
     Envelope,
@@ -57,7 +58,7 @@ from shared.steps.lookups import ACTIVE_ONLY, Found, Lookups
 from shared.steps.models import StepRequest
 from shared.steps.person import InvalidStepInput
 from shared.steps.result import Action, Attempt, Create, Plan, StepRefused, Update, Write
-from shared.steps.runner import WRITE_LEASE, created
+from shared.steps.runner import WRITE_LEASE, check_fields, created, prepare_checked
 from shared.steps.service import step_problem
 from shared.store.batches import BatchQueues, BatchRecord, BatchResultsStore, StepRow
 from shared.store.errors import IdempotencyConflict, IdempotencyInProgress, PersonBusy
@@ -102,6 +103,7 @@ class Delivery:
     idempotency: IdempotencyStore | None
     config: Callable[[], StepConfig]
     locks: PersonLocks | None = None  # held around look-up, decide and write of a person-creating step
+    metadata: MetadataCache | None = None  # checks `person.fields` against the columns, as the HTTP steps do
     slice_seconds: float = 480.0
     change_set_size: int = 100
     clock: Callable[[], float] = time.monotonic
@@ -396,14 +398,14 @@ class _Run:
         """The step's look-ups and its idempotency claim; an entry when it ends here."""
         definition = step.slot.step_type.definition
         try:
-            step.lookups = definition.prepare(step.request, config)
+            step.lookups = prepare_checked(definition, step.request, config, self.d.client, self.d.metadata)
         except InvalidStepInput as exc:
             return self._failure(step, problem_document(step_problem(exc)))
         namespace = definition.id_namespace
         step.new_id = derived_id(ID_SCOPE, f"{self.batch_id}\n{step.row.step_id}", namespace) if namespace else None
         key = step.request.idempotency_key
         if key is None or step.request.dry_run or self.d.idempotency is None:
-            return None
+            return self._check_fields(step)
         try:
             begun = self.d.idempotency.begin(definition.scope, key, body_hash(step.slot.body))
         except IdempotencyConflict as exc:
@@ -420,6 +422,15 @@ class _Run:
             return self._entry(step, replayed)
         step.claim = begun
         step.new_id = begun.derived_id(namespace) if namespace else None
+        return self._check_fields(step)
+
+    def _check_fields(self, step: _Step) -> dict[str, Any] | None:
+        """`person.fields` against the cached columns, after any replay (as the HTTP step does)."""
+        definition = step.slot.step_type.definition
+        try:
+            self._with_pacing(lambda: check_fields(definition, step.request, self.d.client, self.d.metadata))
+        except InvalidStepInput as exc:
+            return self._failure(step, problem_document(step_problem(exc)))
         return None
 
     def _decide(self, step: _Step, config: StepConfig, lookup: BulkLookup, now: datetime) -> dict[str, Any] | None:

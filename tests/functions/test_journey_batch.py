@@ -178,7 +178,7 @@ def test_when_one_record_of_a_change_set_is_refused_only_that_step_fails(
 ) -> None:
     emails = [unique_email() for _ in range(100)]
     steps = [_lead(f"s{n}", email) for n, email in enumerate(emails)]
-    steps[37]["person"]["fields"] = {"new_notacolumn": "x"}
+    steps[37]["person"]["fields"] = {"leadsourcecode": 999}  # fits the column; Dynamics has no such choice
     document = batches.run({"batchId": f"isolated-{new_id()}", "steps": steps})
     assert document["counts"]["created"] == 99 and document["failed"] == 1
     assert document["steps"][37]["error"]["status"] == 502
