@@ -1,9 +1,16 @@
-"""CampaignExport (queue campaign-export): not built yet; every message is kept (see shared.placeholders)."""
+"""CampaignExport (queue campaign-export): see shared.export and docs/EXPORT.md.
+
+An unreadable message raises, so the host retries it and, after maxDequeueCount deliveries,
+moves it unchanged to campaign-export-poison.
+"""
 
 import azure.functions as func
 
-from shared.placeholders import not_built
+from shared.app import dependencies
+from shared.export import process_message
+from shared.http import request_context
 
 
 def main(msg: func.QueueMessage) -> None:
-    not_built("CampaignExport", f"message {msg.id}, delivery {msg.dequeue_count}")
+    with request_context(f"campaign-export:{msg.id}"):
+        process_message(dependencies(), msg.get_body())

@@ -1,11 +1,13 @@
-"""CampaignExportStatus: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""CampaignExportStatus: GET /api/campaign-exports/{exportId}?skip=&top= (see shared.export)."""
 
 import azure.functions as func
 
-from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.app import dependencies
+from shared.export import BatchWindow, export_status
+from shared.http import endpoint, json_response, parse_query
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Reading a campaign export's results")
+    window = parse_query(req, BatchWindow)
+    return json_response(export_status(dependencies(), req.route_params.get("exportId", ""), window))

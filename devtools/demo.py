@@ -474,6 +474,85 @@ def journey_batch(demo: Demo) -> None:
     BATCH_ROWS.append([batch_id, "summary on journey-results", summary["status"], json.dumps(summary["counts"])])
 
 
+EXPORT_ROWS: list[list[str]] = []
+EXPORT_COLUMNS = ("new_source", "new_segment", "new_engaged", "new_sequence", "new_status", "new_opens", "new_clicks",
+                  "new_replyanalysis", "new_tier")
+LONG_REPLY = ("Replied twice: asked for a quote for 40 seats, a security review and a pilot in the London "
+              "office before the end of the quarter.")
+
+
+@scenario("A campaign export: companies first (one matched only by domain), contacts linked, engagement for "
+          "participants, an analysis cut to fit")
+def campaign_export(demo: Demo) -> None:
+    current = demo.call("GET", "config")
+    document = demo.expect(current, 200)
+    document["exportMapping"] = {
+        "fixedFields": {"contact": {"new_source": "Demo Platform"}, "account": {}},
+        "exportFields": {"contact": ["new_segment"], "account": ["new_tier"]},
+        "engagementFields": {"contact": {"new_engaged": "Yes"}, "account": {"new_engaged": "Yes"}},
+    }
+    document["campaignMapping"] = {"sequenceDetails": "new_sequence", "engagementStatus": "new_status",
+                                   "opens": "new_opens", "clicks": "new_clicks", "openAnalysis": None,
+                                   "clickAnalysis": None, "replyAnalysis": "new_replyanalysis"}
+    document["userMapping"] = {"identities": {"dana": DANA_USER, "former": FORMER_USER}, "defaultOwner": DANA_USER}
+    demo.expect(demo.call("PUT", "config", document, headers={"If-Match": current.headers.get("ETag", "")}), 200)
+    export_id = "demo-export-1"
+    engaged = {"participated": True, "status": "Step 3 of 5", "opens": 4, "clicks": 2}
+    message = {
+        "exportId": export_id, "campaign": {"id": "c-17", "name": "Spring", "sequence": "5 e-mails over 3 weeks"},
+        "companies": [
+            # The seeded Account is "Analytical Engines Ltd" at https://www.analytical.example.com: the
+            # name differs, the domain finds it.
+            {"name": "Analytical Engines", "domain": "analytical.example.com", "exportFields": {"new_tier": "Gold"}},
+            {"name": "Babbage Works", "domain": "https://babbage.example/", "exportFields": {"new_tier": "Silver"}},
+        ],
+        "contacts": [
+            {"person": {**ADA, "id": "p-ada", "company": "Analytical Engines"}, "ownerUserId": "dana",
+             "exportFields": {"new_segment": "Enterprise"}, "engagement": {**engaged, "replyAnalysis": LONG_REPLY}},
+            {"person": {**CHARLES, "id": "p-charles", "company": "Analytical Engines"}, "ownerUserId": "dana",
+             "engagement": {"participated": False, "status": "Step 1 of 5"}},
+            {"person": {"email": "mary.somerville@babbage.example", "firstName": "Mary", "lastName": "Somerville",
+                        "id": "p-mary", "company": "Babbage Works"}, "ownerUserId": "former",
+             "engagement": {**engaged, "opens": 1, "clicks": 0}},
+            {"person": {"email": "no.company@example.org", "firstName": "Nora", "lastName": "Nocompany",
+                        "id": "p-nora"}, "exportFields": {"new_unlisted": "x"}},
+        ],
+    }
+    outcome = demo.run_function("CampaignExport", json.dumps(message))
+    if outcome.get("status") != "Succeeded":
+        raise ScenarioFailed(f"CampaignExport failed: {outcome.get('error')}")
+    result = demo.expect(demo.call("GET", f"campaign-exports/{export_id}"), 200, failed=1)
+    if result["status"] != "completed":
+        raise ScenarioFailed(f"the export is {result['status']}, not completed")
+    expected = [("account", "updated"), ("account", "created"), ("contact", "updated"), ("contact", "created"),
+                ("contact", "created"), ("contact", "failed")]
+    entries = result["companies"] + result["contacts"]
+    if [(e["entity"], e["outcome"]) for e in entries] != expected:
+        raise ScenarioFailed(f"outcomes {[(e['entity'], e['outcome']) for e in entries]}, wanted {expected}")
+    if result["contacts"][0]["truncated"] != ["new_replyanalysis"]:
+        raise ScenarioFailed("the long reply analysis was not reported as cut")
+    records = {**{r["accountid"]: r for r in demo.dataverse("accounts")},
+               **{r["contactid"]: r for r in demo.dataverse("contacts")}}
+    for entry in entries:
+        who = entry.get("name") or mask_address(str(entry.get("email") or ""))
+        stored = records.get(str(entry.get("recordId")), {})
+        written = ", ".join(f"{column}={_shorten(str(stored[column]))}" for column in EXPORT_COLUMNS
+                            if stored.get(column) is not None)
+        if entry.get("linkedAccountId"):
+            written += f", Account {_short_id(entry['linkedAccountId'])}"
+        if entry["outcome"] == "failed":
+            written = "; ".join(f"{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in entry["error"]["errors"])
+        owner = str(entry.get("ownerRule") or "-") + (f" ({entry['ownerReason']})" if entry.get("ownerReason") else "")
+        EXPORT_ROWS.append([entry["entity"], who, entry["outcome"], written or "-", owner,
+                            ", ".join(entry["truncated"]) or "-"])
+    EXPORT_ROWS.append(["", "Web API requests", str(result["dynamicsRequests"]), f"for {len(entries)} records",
+                        "", ""])
+
+
+def _shorten(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 # ---------------------------------------------------------------------------------------------
 # Running and printing
 # ---------------------------------------------------------------------------------------------
@@ -616,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
     if BATCH_ROWS:
         print("\nJourney batch (queue journey-steps)\n")
         print(table(["Batch", "What", "Count", "Note"], BATCH_ROWS))
+    if EXPORT_ROWS:
+        print("\nCampaign export (queue campaign-export), per record\n")
+        print(table(["Entity", "Record", "Outcome", "Written", "Owner rule", "Cut"], EXPORT_ROWS))
     print("\nWhat changed in Dynamics\n")
     changed = changes(before, after)
     print(table(["Entity set", "Change", "Id", "Record"], changed) if changed else "(nothing)")

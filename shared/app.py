@@ -42,6 +42,8 @@ class Dependencies:
     sync_settings_store: VersionedDocumentStore[SyncSettings]
     batch_results: BatchResultsStore
     batch_queues: BatchQueues
+    export_results: BatchResultsStore
+    export_queues: BatchQueues
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
@@ -68,6 +70,8 @@ class Dependencies:
             ),
             batch_results=BatchResultsStore(lambda: storage.table(settings.journey_batch_table)),
             batch_queues=BatchQueues(storage),
+            export_results=BatchResultsStore(lambda: storage.table(settings.campaign_export_table)),
+            export_queues=BatchQueues(storage, "campaign-export", "campaign-export-results"),
         )
 
     @cached_property

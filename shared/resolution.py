@@ -39,7 +39,7 @@ __all__ = [
     "rank",
 ]
 
-Kind = Literal["lead", "contact"]
+Kind = Literal["lead", "contact", "account"]
 Scalar = str | int | float | bool
 
 # Open Lead / Active Contact: both are statecode 0.
@@ -60,6 +60,8 @@ class EntitySpec:
 ENTITIES: Mapping[Kind, EntitySpec] = {
     "lead": EntitySpec("lead", "leads", "leadid", "Lead", "open"),
     "contact": EntitySpec("contact", "contacts", "contactid", "Contact", "active"),
+    # A company (campaign export): an Active Account is matched by the same rules.
+    "account": EntitySpec("account", "accounts", "accountid", "Account", "active"),
 }
 
 

@@ -40,6 +40,7 @@ _ENV_NAMES: dict[str, str] = {
     "config_container": "CONFIG_CONTAINER",
     "journey_batch_table": "JOURNEY_BATCH_TABLE",
     "journey_batch_slice_seconds": "JOURNEY_BATCH_SLICE_SECONDS",
+    "campaign_export_table": "CAMPAIGN_EXPORT_TABLE",
 }
 
 # Azure table names: alphanumeric, starting with a letter, 3-63 characters.
@@ -94,7 +95,8 @@ class Settings(BaseModel):
     journey_batch_table: TableName = "journeybatches"
     journey_batch_slice_seconds: int = Field(default=480, ge=10, le=540)
     """How long one JourneyBatch delivery works before it stores its progress and re-enqueues
-    the message (the promised 8 minutes; below functionTimeout, 600 s)."""
+    the message (the promised 8 minutes; below functionTimeout, 600 s). CampaignExport uses it too."""
+    campaign_export_table: TableName = "campaignexports"
 
     @field_validator("dynamics_url")
     @classmethod

@@ -34,6 +34,7 @@ __all__ = [
     "Slot",
     "UnreadableMessage",
     "envelope_problems",
+    "read_claim_check",
     "read_envelope",
     "read_steps",
     "read_steps_blob",
@@ -80,17 +81,18 @@ def _loads(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def read_envelope(body: bytes) -> Envelope:
-    """The envelope of a message body (already base64-decoded by the host)."""
+def read_envelope(body: bytes, id_member: str = "batchId") -> Envelope:
+    """The envelope of a message body (already base64-decoded by the host); `id_member` names the
+    job id (`batchId`, or a campaign export's `exportId`), kept as `Envelope.batch_id`."""
     try:
         data = _loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise UnreadableMessage(f"the message is not UTF-8 JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise UnreadableMessage("the message is not a JSON object")
-    batch_id = data.get("batchId")
+    batch_id = data.get(id_member)
     if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
-        raise UnreadableMessage("the message has no valid batchId (1-200 characters of A-Z a-z 0-9 . _ : -)")
+        raise UnreadableMessage(f"the message has no valid {id_member} (1-200 characters of A-Z a-z 0-9 . _ : -)")
     return Envelope(batch_id, data)
 
 
@@ -98,17 +100,23 @@ def read_steps_blob(envelope: Envelope, read: Callable[[str], bytes]) -> Any:
     """The steps of a claim-checked message, from the blob `container/name` (`read` fetches it)."""
     reference = envelope.steps_blob
     assert reference is not None
+    steps = read_claim_check(reference, read)
+    if not isinstance(steps, list):
+        raise UnreadableMessage("the claim-check blob is not a JSON array")
+    return steps
+
+
+def read_claim_check(reference: str, read: Callable[[str], bytes]) -> Any:
+    """The JSON in the claim-check blob `container/name` (`read` fetches it); `UnreadableMessage`
+    when it is missing, unreadable or not UTF-8 JSON."""
     try:
         content = read(reference)
     except LookupError as exc:
         raise UnreadableMessage(str(exc)) from None
     try:
-        steps = _loads(content.decode("utf-8-sig"))
+        return _loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError):
         raise UnreadableMessage("the claim-check blob is not UTF-8 JSON") from None
-    if not isinstance(steps, list):
-        raise UnreadableMessage("the claim-check blob is not a JSON array")
-    return steps
 
 
 def envelope_problems(envelope: Envelope) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shared.owner import OwnerDecision, OwnerReason, OwnerRule
+from shared.resolution import Kind
 
 __all__ = [
     "Action",
@@ -45,7 +46,7 @@ class StepResult:
 
     outcome: Outcome
     detail: str
-    entity: Literal["lead", "contact"] | None = None
+    entity: Kind | None = None
     record_id: str | None = None
     activity_id: str | None = None
     reason: Reason | None = None

@@ -1,11 +1,15 @@
-"""Journey batch results in Table Storage: one partition per batch, one row per step.
+"""Bulk job results in Table Storage: one partition per job, one row per item. Journey batches
+(one item per step) and campaign exports (one item per company and per contact) share it, each
+in its own table.
 
-- `PartitionKey` is the `batchId` (its pattern `[A-Za-z0-9._:-]` is safe in table keys).
-- Row `meta`: the batch's status, counts, failed, total, request total, error and conflicts.
-- Rows `s000000`, `s000001`, ...: one per step in message order (appended steps continue the
-  numbering), holding `stepId`, `type`, the step's body hash and its entry (JSON: the step
-  result, an error, or `{"outcome": "pending"}`). Zero-padded positions make a page of results
-  one range query, `RowKey ge 's000010' and RowKey lt 's001010'`.
+- `PartitionKey` is the `batchId` / `exportId` (pattern `[A-Za-z0-9._:-]`, safe in table keys).
+- Row `meta`: the job's status, counts, failed, total, request total, error, conflicts, and the
+  size of each list of a rejected job (whose rows are never stored).
+- Rows `s000000`, `s000001`, ...: one per item in message order (appended items continue the
+  numbering), holding the item's id, `type`, its body hash and its entry (JSON: the result, an
+  error, or `{"outcome": "pending"}`). The letter names the item's list (`s` steps; an export's
+  `a` companies and `c` contacts). Zero-padded positions make a page of results one range query,
+  `RowKey ge 's000010' and RowKey lt 's001010'`.
 
 An entry, once final, is never replaced: `finish` updates a step row only if it is unchanged
 since it was read as pending (ETag), so of two deliveries of one message the first to finish a
@@ -46,8 +50,11 @@ _CHUNK_CHARS = 15_000  # a string property holds at most 32K UTF-16 code units
 _MAX_CHUNKS = 30
 
 
-def row_key(position: int) -> str:
-    return f"s{position:06d}"
+STEPS = "s"
+
+
+def row_key(position: int, prefix: str = STEPS) -> str:
+    return f"{prefix}{position:06d}"
 
 
 @dataclass
@@ -60,6 +67,7 @@ class StepRow:
     body_hash: str
     entry: dict[str, Any]
     etag: str | None = None
+    prefix: str = STEPS  # which list of the job the row belongs to (one letter)
 
     @property
     def final(self) -> bool:
@@ -79,10 +87,11 @@ class BatchRecord:
     error: dict[str, Any] | None = None
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     steps: list[StepRow] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)  # per list, for a job whose rows were never stored
 
 
 class BatchResultsStore:
-    """Reads and writes journey batch results (see the module docstring)."""
+    """Reads and writes bulk job results (see the module docstring)."""
 
     def __init__(
         self,
@@ -113,16 +122,16 @@ class BatchResultsStore:
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
-            raise translate(exc, "reading a journey batch") from exc
+            raise translate(exc, "reading bulk job results") from exc
         record = _record(batch_id, meta)
         if with_steps:
-            record.steps = self._steps(batch_id, "RowKey ge 's' and RowKey lt 't'", {})
+            record.steps = self._steps(batch_id, "RowKey ne @meta", {"meta": META})
         return record
 
-    def page(self, batch_id: str, skip: int, top: int) -> list[StepRow]:
-        """Step rows at positions `skip` .. `skip + top - 1`."""
+    def page(self, batch_id: str, skip: int, top: int, prefix: str = STEPS) -> list[StepRow]:
+        """Rows of list `prefix` at positions `skip` .. `skip + top - 1`."""
         return self._steps(batch_id, "RowKey ge @low and RowKey lt @high",
-                           {"low": row_key(skip), "high": row_key(skip + top)})
+                           {"low": row_key(skip, prefix), "high": row_key(skip + top, prefix)})
 
     def _steps(self, batch_id: str, condition: str, parameters: dict[str, Any]) -> list[StepRow]:
         from azure.core.exceptions import AzureError
@@ -133,7 +142,7 @@ class BatchResultsStore:
             )
             return [_step(row) for row in rows]
         except AzureError as exc:
-            raise translate(exc, "reading journey batch steps") from exc
+            raise translate(exc, "reading bulk job entries") from exc
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -152,12 +161,13 @@ class BatchResultsStore:
             "dynamicsRequests": record.dynamics_requests,
             "error": json.dumps(record.error) if record.error is not None else "",
             "conflicts": json.dumps(record.conflicts, ensure_ascii=False),
+            "totals": json.dumps(record.totals),
             **self._times(),
         }
         try:
             self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except AzureError as exc:
-            raise translate(exc, "saving a journey batch") from exc
+            raise translate(exc, "saving bulk job results") from exc
 
     def add_steps(self, batch_id: str, rows: Sequence[StepRow]) -> None:
         """Insert new step rows (upserts: a crashed delivery may have inserted some already, and
@@ -171,7 +181,7 @@ class BatchResultsStore:
             try:
                 metadata = self._table.submit_transaction(chunk)
             except AzureError as exc:
-                raise translate(exc, "storing journey batch steps") from exc
+                raise translate(exc, "storing bulk job entries") from exc
             for row, answer in zip(rows[start : start + _MAX_TRANSACTION], metadata, strict=False):
                 row.etag = str(answer.get("etag")) if answer else None
 
@@ -196,26 +206,26 @@ class BatchResultsStore:
             except TableTransactionError:
                 pass  # a row changed since it was read: store the others one by one
             except AzureError as exc:
-                raise translate(exc, "storing journey batch results") from exc
+                raise translate(exc, "storing bulk job results") from exc
             for row in chunk:
                 try:
                     self._table.update_entity(self._entity(batch_id, row), mode=UpdateMode.REPLACE,
                                               etag=row.etag, match_condition=MatchConditions.IfNotModified)
                 except (ResourceModifiedError, ResourceNotFoundError):
-                    stored = self._table.get_entity(batch_id, row_key(row.position))
+                    stored = self._table.get_entity(batch_id, row_key(row.position, row.prefix))
                     lost.append(_step(stored))
                 except AzureError as exc:
-                    raise translate(exc, "storing journey batch results") from exc
+                    raise translate(exc, "storing bulk job results") from exc
         return lost
 
     def _entity(self, batch_id: str, row: StepRow) -> dict[str, Any]:
         text = json.dumps(row.entry, ensure_ascii=False, separators=(",", ":"))
         parts = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
         if len(parts) > _MAX_CHUNKS:
-            raise StorageError("a journey batch step entry is too large to store")
+            raise StorageError("a bulk job entry is too large to store")
         return {
             "PartitionKey": batch_id,
-            "RowKey": row_key(row.position),
+            "RowKey": row_key(row.position, row.prefix),
             "stepId": row.step_id or "",
             "type": row.type or "",
             "bodyHash": row.body_hash,
@@ -239,6 +249,7 @@ def _record(batch_id: str, meta: Mapping[str, Any]) -> BatchRecord:
         dynamics_requests=int(meta.get("dynamicsRequests", 0)),
         error=json.loads(error) if error else None,
         conflicts=json.loads(meta.get("conflicts") or "[]"),
+        totals=json.loads(meta.get("totals") or "{}"),
     )
 
 
@@ -248,8 +259,10 @@ def _step(row: TableEntity) -> StepRow:
     while f"entry{index}" in row:
         parts.append(row[f"entry{index}"])
         index += 1
+    key = str(row["RowKey"])
     return StepRow(
-        position=int(str(row["RowKey"])[1:]),
+        prefix=key[0],
+        position=int(key[1:]),
         step_id=row.get("stepId") or None,
         type=row.get("type") or None,
         body_hash=str(row.get("bodyHash", "")),
@@ -259,13 +272,16 @@ def _step(row: TableEntity) -> StepRow:
 
 
 class BatchQueues:
-    """The queues and the claim-check blob of journey batches."""
+    """The queues and the claim-check blob of a bulk job: journey batches by default, or a
+    campaign export's (`BatchQueues(storage, "campaign-export", "campaign-export-results")`)."""
 
     STEPS = "journey-steps"
     RESULTS = "journey-results"
 
-    def __init__(self, storage: StorageClients) -> None:
+    def __init__(self, storage: StorageClients, work_queue: str = STEPS, results_queue: str = RESULTS) -> None:
         self._storage = storage
+        self.work_queue = work_queue
+        self.results_queue = results_queue
 
     def read_steps_blob(self, reference: str) -> bytes:
         """The claim-check blob `container/name`; `LookupError` when it is missing or unreadable."""
@@ -281,11 +297,11 @@ class BatchQueues:
             raise LookupError(f"the claim-check blob {container}/… could not be read: {type(exc).__name__}") from exc
 
     def send_summary(self, summary: Mapping[str, Any]) -> None:
-        self._send(self.RESULTS, json.dumps(summary, ensure_ascii=False, separators=(",", ":")), 0)
+        self._send(self.results_queue, json.dumps(summary, ensure_ascii=False, separators=(",", ":")), 0)
 
     def hand_over(self, message_text: str, delay_seconds: int) -> None:
         """Enqueue the same message again, visible after `delay_seconds`."""
-        self._send(self.STEPS, message_text, delay_seconds)
+        self._send(self.work_queue, message_text, delay_seconds)
 
     def _send(self, queue: str, text: str, delay: int) -> None:
         from azure.core.exceptions import AzureError

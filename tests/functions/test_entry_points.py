@@ -10,13 +10,11 @@ import json
 import logging
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from shared.http import endpoint
@@ -80,19 +78,6 @@ def test_when_the_app_cannot_start_every_http_function_answers_a_problem_with_a_
 
 def _broken_dependencies() -> Any:
     raise RuntimeError("cannot build the dependencies: secret-setting")
-
-
-@pytest.mark.parametrize("name", ["CampaignExport"])
-def test_a_queue_function_not_built_yet_fails_so_the_host_retries_then_poisons_the_message(
-    name: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    now = datetime.now(UTC)
-    message = QueueMessage(id="m-1", body=b'{"batchId": "b"}', dequeue_count=2, insertion_time=now,
-                           expiration_time=now + timedelta(days=7))
-    with caplog.at_level(logging.ERROR), pytest.raises(NotImplementedError):
-        load(name).main(message)
-    assert f"{name} is not built yet" in caplog.text
-    assert "m-1" in caplog.text
 
 
 def test_the_scheduled_sync_not_built_yet_fails_each_tick_visibly(caplog: pytest.LogCaptureFixture) -> None:
