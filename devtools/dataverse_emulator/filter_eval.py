@@ -14,9 +14,9 @@ from typing import Any
 
 from .errors import ODataError, not_implemented, property_not_found
 from .filter_parser import BoolOp, Call, Compare, CrmCall, Lambda, Literal, Not, Prop, count_conditions
+from .relations import sql_guid_key
 from .schema import Attribute, Schema, Table
 from .store import Store
-from .relations import sql_guid_key
 from .values import GUID_RE, LookupRef, parse_datetime
 
 MAX_CONDITIONS = 500
