@@ -1,0 +1,1 @@
+"""The scheduled sync: settings checks that need Dynamics' metadata, what a settings change starts."""
