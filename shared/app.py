@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.config import Configuration, SyncSettings
+from shared.dynamics.metadata import MetadataCache
 from shared.settings import Settings
 from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
 
@@ -34,6 +35,8 @@ class Dependencies:
     idempotency: IdempotencyStore
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
+    metadata: MetadataCache = field(default_factory=MetadataCache)
+    """Column metadata of Dataverse tables, kept 10 minutes (`shared.dynamics.metadata`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod

@@ -35,6 +35,7 @@ from .errors import (
     RecordExistsError,
     RecordNotFoundError,
 )
+from .metadata import Column, MetadataCache, TableColumns
 from .query import Expand, Filter, Query, bind, literal
 from .retry import RetryPolicy
 from .tables import primary_key
@@ -45,6 +46,7 @@ __all__ = [
     "BatchResponse",
     "ChangeFeed",
     "ChangeSet",
+    "Column",
     "ConcurrencyError",
     "DataverseAuthError",
     "DataverseClient",
@@ -56,11 +58,13 @@ __all__ = [
     "DeltaTokenExpiredError",
     "Expand",
     "Filter",
+    "MetadataCache",
     "Query",
     "RecordExistsError",
     "RecordNotFoundError",
     "RetryPolicy",
     "StaticTokenCredential",
+    "TableColumns",
     "UpsertResult",
     "bind",
     "build_batch",

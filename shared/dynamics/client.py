@@ -40,6 +40,7 @@ from .batch import (
     split_batches,
 )
 from .changes import Change, ChangeFeed, deleted_record
+from .metadata import TableColumns, table_columns_from
 from .query import (
     Filter,
     Literal,
@@ -163,23 +164,6 @@ class DataverseClient:
             next_url = self._follow(body.get("@odata.nextLink"))
         logger.info("%s: %d row(s) in %d page(s)", operation, rows, pages)
 
-    def get_record(
-        self,
-        entity_set: str,
-        id: Key,
-        *,
-        select: Sequence[str] | None = None,
-        expand: Sequence[Any] | None = None,
-    ) -> dict[str, Any]:
-        """One row by primary key (or alternate key mapping); raises `RecordNotFoundError`."""
-        query = Query(select=select, expand=expand) if (select or expand) else None
-        url = self._url(entity_path(entity_set, id), query)
-        response = self._send(
-            Request("GET", url, f"get {entity_set}", {"If-None-Match": "null"}, retry_safe=True)
-        )
-        logger.info("get %s: found", entity_set)
-        return self._json(response)
-
     def list_pages_by_key(
         self,
         entity_set: str,
@@ -235,6 +219,34 @@ class DataverseClient:
             chunk = Filter.in_(key, wanted[start:start + chunk_size])
             query = Query(select=columns, filter=chunk & filter if filter is not None else chunk)
             yield from self.list_records(entity_set, query, page_size=MAX_PAGE_SIZE)
+    def get_record(
+        self,
+        entity_set: str,
+        id: Key,
+        *,
+        select: Sequence[str] | None = None,
+        expand: Sequence[Any] | None = None,
+    ) -> dict[str, Any]:
+        """One row by primary key (or alternate key mapping); raises `RecordNotFoundError`."""
+        query = Query(select=select, expand=expand) if (select or expand) else None
+        url = self._url(entity_path(entity_set, id), query)
+        response = self._send(
+            Request("GET", url, f"get {entity_set}", {"If-None-Match": "null"}, retry_safe=True)
+        )
+        logger.info("get %s: found", entity_set)
+        return self._json(response)
+
+    def get_table_columns(self, table: str) -> TableColumns:
+        """The columns of a table (by logical name, `contact`), in one request.
+
+        Raises `RecordNotFoundError` when Dataverse has no such table. Cache the answer
+        (`MetadataCache`): it is large and changes rarely.
+        """
+        url = self._url(f"EntityDefinitions(LogicalName='{identifier(table)}')/Attributes")
+        body = self._json(self._send(Request("GET", url, f"columns of {table}", retry_safe=True)))
+        columns = table_columns_from(table, body.get("value", []))
+        logger.info("columns of %s: %d", table, len(columns.columns))
+        return columns
 
     # Writes.
 

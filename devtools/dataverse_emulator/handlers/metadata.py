@@ -52,8 +52,21 @@ def entity_metadata(table: Table) -> dict[str, Any]:
     }
 
 
+def _lookup_kind(attr: Attribute) -> str:
+    # Dataverse describes polymorphic lookups as LookupAttributeMetadata whose AttributeType says
+    # which kind: Customer (account or contact) and Owner (systemuser or team).
+    targets = set(attr.targets)
+    if targets == {"account", "contact"}:
+        return "Customer"
+    if attr.name == "ownerid" and targets == {"systemuser", "team"}:
+        return "Owner"
+    return "Lookup"
+
+
 def attribute_metadata(table: Table, attr: Attribute) -> dict[str, Any]:
     kind, odata_type = _ATTRIBUTE_TYPES[attr.type]
+    if attr.type == "lookup":
+        kind = _lookup_kind(attr)
     body: dict[str, Any] = {
         "@odata.type": f"#{CRM}{odata_type}", "MetadataId": _metadata_id(table.logical_name, attr.name),
         "LogicalName": attr.name, "SchemaName": attr.name, "EntityLogicalName": table.logical_name,
