@@ -3,7 +3,7 @@
 Entry points call `dependencies()` and pass what they need into `shared` use-cases; nothing
 else reaches for module globals. Building it does no network I/O (clients connect on first
 call, tables and containers are created on first use), and the Dataverse client is built
-only when a function first asks for it, so Config and SyncSettings never import azure.identity.
+only when a function first asks for it, so Config and a GET of SyncSettings never import azure.identity.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from shared.config import Configuration, SyncSettings
 from shared.dynamics.metadata import MetadataCache
 from shared.settings import Settings
 from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
+from shared.store.sync_state import SyncStateStore
 
 if TYPE_CHECKING:
     from shared.dynamics import DataverseClient, RetryPolicy
@@ -35,6 +36,7 @@ class Dependencies:
     idempotency: IdempotencyStore
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
+    sync_state: SyncStateStore
     metadata: MetadataCache = field(default_factory=MetadataCache)
     """Column metadata of Dataverse tables, kept 10 minutes (`shared.dynamics.metadata`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -55,6 +57,7 @@ class Dependencies:
             sync_settings_store=VersionedDocumentStore(
                 lambda: storage.container(container), SYNC_SETTINGS_BLOB, SyncSettings
             ),
+            sync_state=SyncStateStore(lambda: storage.table(settings.sync_table)),
         )
 
     @cached_property

@@ -37,6 +37,7 @@ _ENV_NAMES: dict[str, str] = {
     "idempotency_retention_days": "IDEMPOTENCY_RETENTION_DAYS",
     "idempotency_lease_seconds": "IDEMPOTENCY_LEASE_SECONDS",
     "config_container": "CONFIG_CONTAINER",
+    "sync_table": "SYNC_TABLE",
 }
 
 # Azure table names: alphanumeric, starting with a letter, 3-63 characters.
@@ -84,6 +85,8 @@ class Settings(BaseModel):
     """How long a pending idempotency claim blocks retries; must exceed host.json functionTimeout
     (tests lower it to see a crashed attempt taken over quickly)."""
     config_container: ContainerName = "connector-config"
+    sync_table: TableName = "sync"
+    """The scheduled sync's table: where each kind stands (initial sync, checkpoint, delta link)."""
 
     @field_validator("dynamics_url")
     @classmethod

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.config import Configuration, SyncSettings
+from tests.conftest import Dataverse
 from tests.functions._plumbing import app_environment, body_of, load, request
 
 Config = load("Config")
@@ -16,11 +17,14 @@ SyncSettingsFunction = load("SyncSettings")
 
 
 @pytest.fixture(autouse=True)
-def app(monkeypatch: pytest.MonkeyPatch, storage_connection_string: str) -> Iterator[None]:
+def app(monkeypatch: pytest.MonkeyPatch, storage_connection_string: str, dataverse: Dataverse) -> Iterator[None]:
+    # A sync settings PUT checks columns against Dynamics' metadata: the emulator answers.
     yield from app_environment(monkeypatch, {
         "AzureWebJobsStorage": storage_connection_string,
-        "DYNAMICS_URL": "http://127.0.0.1:9",
+        "DYNAMICS_URL": dataverse.root,
+        "DYNAMICS_STATIC_TOKEN": dataverse.token,
         "CONFIG_CONTAINER": f"cfg-{uuid.uuid4().hex[:12]}",
+        "SYNC_TABLE": f"sync{uuid.uuid4().hex[:12]}",
     })
 
 
