@@ -18,6 +18,8 @@ from shared.config import Configuration, SyncSettings
 from shared.dynamics.metadata import MetadataCache
 from shared.settings import Settings
 from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
+from shared.store.sync_ledger import SyncLedger
+from shared.store.sync_pending import SyncPendingStore
 from shared.store.sync_state import SyncStateStore
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ class Dependencies:
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
     sync_state: SyncStateStore
+    sync_ledger: SyncLedger
+    sync_pending: SyncPendingStore
     metadata: MetadataCache = field(default_factory=MetadataCache)
     """Column metadata of Dataverse tables, kept 10 minutes (`shared.dynamics.metadata`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -58,6 +62,8 @@ class Dependencies:
                 lambda: storage.container(container), SYNC_SETTINGS_BLOB, SyncSettings
             ),
             sync_state=SyncStateStore(lambda: storage.table(settings.sync_table)),
+            sync_ledger=SyncLedger(lambda: storage.table(settings.sync_table)),
+            sync_pending=SyncPendingStore(lambda: storage.table(settings.sync_table)),
         )
 
     @cached_property
