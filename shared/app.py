@@ -20,13 +20,18 @@ from shared.settings import Settings
 from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
 from shared.store.sync_ledger import SyncLedger
 from shared.store.sync_pending import SyncPendingStore
+from shared.store.sync_runs import SyncRunStore
 from shared.store.sync_state import SyncStateStore
 
 if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+    from azure.storage.queue import QueueClient
+
     from shared.dynamics import DataverseClient, RetryPolicy
 
 CONFIG_BLOB = "configuration.json"
 SYNC_SETTINGS_BLOB = "sync-settings.json"
+PLATFORM_UPDATES_QUEUE = "platform-updates"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Dependencies:
     sync_state: SyncStateStore
     sync_ledger: SyncLedger
     sync_pending: SyncPendingStore
+    sync_runs: SyncRunStore
     metadata: MetadataCache = field(default_factory=MetadataCache)
     """Column metadata of Dataverse tables, kept 10 minutes (`shared.dynamics.metadata`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -64,7 +70,20 @@ class Dependencies:
             sync_state=SyncStateStore(lambda: storage.table(settings.sync_table)),
             sync_ledger=SyncLedger(lambda: storage.table(settings.sync_table)),
             sync_pending=SyncPendingStore(lambda: storage.table(settings.sync_table)),
+            sync_runs=SyncRunStore(lambda: storage.table(settings.sync_table)),
         )
+
+    def config_container(self) -> ContainerClient:
+        """The configuration container (documents and the sync run's lease blob)."""
+        return self.storage.container(self.settings.config_container)
+
+    @cached_property
+    def platform_updates(self) -> QueueClient:
+        """The `platform-updates` queue, in `PLATFORM_UPDATES_CONNECTION`'s account or `AzureWebJobsStorage`."""
+        connection = self.settings.platform_updates_connection
+        storage = self.storage if connection is None else StorageClients.from_connection_string(
+            connection.get_secret_value())
+        return storage.queue(PLATFORM_UPDATES_QUEUE)
 
     @cached_property
     def dynamics(self) -> DataverseClient:

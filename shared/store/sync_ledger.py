@@ -47,6 +47,10 @@ class LedgerRecord:
     version: int | None = None
     values: dict[str, Any] = field(default_factory=dict)
     linked_at: str | None = None
+    generation: str | None = None
+    """The initial sync (`KindState.generation`) that last sent the record: a resumed one skips it."""
+    origin: str | None = None
+    """`platform` for a record the sync created or matched for an enqueue, else None (from Dynamics)."""
 
 
 class SyncLedger:
@@ -90,6 +94,10 @@ class SyncLedger:
                                   "values": json.dumps(record.values, ensure_ascii=False, separators=(",", ":"))}
         if record.version is not None:
             entity["version"] = str(record.version)  # 64-bit: kept exact as text
+        if record.generation is not None:
+            entity["initialGeneration"] = record.generation
+        if record.origin is not None:
+            entity["origin"] = record.origin
         try:
             self._client().upsert_entity(entity, mode=UpdateMode.MERGE)
         except AzureError as exc:
@@ -194,4 +202,6 @@ def _record(entity: str, row: dict[str, Any]) -> LedgerRecord:
         version=int(version) if version not in (None, "") else None,
         values=json.loads(values) if isinstance(values, str) and values else {},
         linked_at=row.get("linkedAt") or None,
+        generation=row.get("initialGeneration") or None,
+        origin=row.get("origin") or None,
     )

@@ -39,11 +39,13 @@ class KindState:
     delta_link: str | None = None
     watermark: str | None = None
     """`modifiedon` (ISO 8601 `Z`) later runs read from when the table has no change tracking."""
+    generation: str | None = None
+    """Names the initial sync under way, so a resumed one knows what it already sent."""
     etag: str | None = None
 
     def restarted(self) -> KindState:
         """The next run reads this kind from scratch: checkpoint, delta link and watermark dropped."""
-        return replace(self, initial_pending=True, last_key=None, delta_link=None, watermark=None)
+        return replace(self, initial_pending=True, last_key=None, delta_link=None, watermark=None, generation=None)
 
 
 class SyncStateStore:
@@ -71,6 +73,7 @@ class SyncStateStore:
             last_key=entity.get("lastKey"),
             delta_link=entity.get("deltaLink"),
             watermark=entity.get("watermark"),
+            generation=entity.get("generation"),
             etag=str(entity.metadata["etag"]),
         )
 
@@ -80,7 +83,7 @@ class SyncStateStore:
         entity: dict[str, Any] = {"PartitionKey": _PARTITION, "RowKey": state.kind,
                                   "initialPending": state.initial_pending}
         for name, value in (("lastKey", state.last_key), ("deltaLink", state.delta_link),
-                            ("watermark", state.watermark)):
+                            ("watermark", state.watermark), ("generation", state.generation)):
             if value is not None:
                 entity[name] = value
         table = self._client()

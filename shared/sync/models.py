@@ -105,3 +105,7 @@ class LinkRequest(_Model):
     platform_contact_id: PlatformContactId
     entity: Kind
     dynamics_id: Annotated[StrictStr, Field(pattern=GUID_PATTERN)]
+
+
+class RunsQuery(_Model):
+    top: Annotated[int, Field(ge=1, le=100)] = 50

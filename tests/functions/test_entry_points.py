@@ -17,7 +17,6 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.queue import QueueMessage
-from azure.functions.timer import TimerRequest
 
 from shared.http import endpoint
 from tests.functions._plumbing import load
@@ -93,9 +92,3 @@ def test_a_queue_function_not_built_yet_fails_so_the_host_retries_then_poisons_t
         load(name).main(message)
     assert f"{name} is not built yet" in caplog.text
     assert "m-1" in caplog.text
-
-
-def test_the_scheduled_sync_not_built_yet_fails_each_tick_visibly(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR), pytest.raises(NotImplementedError):
-        load("ScheduledSync").main(TimerRequest(past_due=True))
-    assert "ScheduledSync is not built yet" in caplog.text

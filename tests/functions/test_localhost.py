@@ -650,7 +650,8 @@ EXPECTED_FUNCTIONS = {
     "JourneyBatchStatus": "httpTrigger", "CampaignExportStatus": "httpTrigger", "Config": "httpTrigger",
     "Health": "httpTrigger", "SyncSettings": "httpTrigger", "SyncEnqueue": "httpTrigger",
     "SyncChanges": "httpTrigger", "SyncLinks": "httpTrigger", "SyncContactLinks": "httpTrigger",
-    "SyncRun": "httpTrigger", "SyncRuns": "httpTrigger",
+    "SyncRun": "httpTrigger", "SyncRuns": "httpTrigger", "SyncRunStatus": "httpTrigger",
+    "SyncRunWorker": "queueTrigger",
     "IdempotencyPurge": "timerTrigger",
 }
 

@@ -45,4 +45,4 @@ def test_when_kinds_are_restarted_checkpoint_link_and_watermark_are_dropped(stor
     lead = store.get("lead")
     assert (lead.initial_pending, lead.last_key, lead.delta_link, lead.watermark) == (True, None, None, None)
     assert store.get("contact").delta_link == "c"
-    assert KindState("x", False, "k", "d", "w", "e").restarted() == KindState("x", True, None, None, None, "e")
+    assert KindState("x", False, "k", "d", "w", "g", "e").restarted() == KindState("x", True, None, None, None, None, "e")
