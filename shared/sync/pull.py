@@ -206,6 +206,8 @@ class KindPull:
             self._send_upsert(dynamics_id, None, version, fields, new_reason, generation, origin=None)
             return
         if new_reason == "initialSync":
+            if record.generation == f"run:{self.ctx.run_id}":
+                return  # created by this very run from an enqueue: the platform has it
             if generation is not None and record.generation == generation and record.version == version:
                 return  # sent by this initial sync before it was cut off
             self._send_upsert(dynamics_id, record.platform_contact_id, version, fields, "initialSync", generation,

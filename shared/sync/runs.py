@@ -1,8 +1,8 @@
 """Sync runs: queueing one (`POST /api/sync/run`, the timer), reading them, and the `sync-runs`
 worker that executes a run in slices under a blob lease.
 
-The worker pulls every enabled kind when `globalSync` is on. Pushing to Dynamics (enqueues and
-changes) is not built yet: pending work waits (see docs/SYNC.md).
+A run first pushes (enqueues, then changes; on its first delivery), then pulls every enabled
+kind when `globalSync` is on.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ import azure.functions as func
 from shared.config import SYNC_KINDS
 from shared.dynamics.errors import DataverseUnavailableError
 from shared.http import ProblemError, json_response, parse_query
+from shared.steps.common import StepConfig
+from shared.store.sync_pending import arrival_key
 from shared.store.sync_runs import RunActive, RunLease, new_run_id
 from shared.sync.messages import encode
 from shared.sync.models import RunsQuery
 from shared.sync.pull import KindPull, PullContext, Tally
+from shared.sync.push import Push, PushContext
 from shared.sync.selection import kind_reads
 
 if TYPE_CHECKING:
@@ -161,12 +164,13 @@ def _deliver(deps: Dependencies, run_id: str, run: dict[str, Any], lease: RunLea
     client = deps.dynamics.counted()
     run.pop("runId")
     tally = Tally.from_json(run)
-    if run["start"] is None:
+    first_delivery = run["start"] is None
+    if first_delivery:
         run["start"] = _text(now(deps))
     run["status"] = "running"
     deps.sync_runs.save(run_id, run)
     try:
-        finished = _pull_all(deps, run_id, client, tally,
+        finished = _sync_all(deps, run_id, client, tally, push=first_delivery,
                              out_of_time=lambda: time.monotonic() - started >= deps.settings.sync_run_slice_seconds,
                              renew=lease.renew)
     except DataverseUnavailableError as exc:
@@ -196,28 +200,42 @@ def _end(deps: Dependencies, run_id: str, run: dict[str, Any], tally: Tally, req
     log.info("sync run %s %s: %s", run_id, status, tally.counts)
 
 
-def _pull_all(deps: Dependencies, run_id: str, client: Any, tally: Tally, *, out_of_time: Any, renew: Any) -> bool:
+def _sync_all(deps: Dependencies, run_id: str, client: Any, tally: Tally, *, push: bool, out_of_time: Any,
+              renew: Any) -> bool:
+    """Push (first delivery only), then pull every enabled kind; False when time ran out."""
     settings, _ = deps.sync_settings_store.get()
-    if not settings.global_sync:
-        return True  # nothing goes to the platform, and nothing made meanwhile is replayed later
     config, _ = deps.config_store.get()
     queue = deps.platform_updates
 
     def send(body: dict[str, Any]) -> bool:
+        if not settings.global_sync:
+            return True  # no message of any kind goes to the platform
         text = encode(body)
         if text is None:
             return False
         queue.send_message(text)
         return True
 
+    reads = {}
+    for kind in SYNC_KINDS:
+        types = {name: column.type for name, column in deps.metadata.columns(client, kind).columns.items()}
+        reads[kind] = kind_reads(kind, settings, config.person_fields.email, types)
+    if push:
+        pusher = Push(PushContext(run_id=run_id, client=client, ledger=deps.sync_ledger, pending=deps.sync_pending,
+                                  tally=tally, settings=settings, config=StepConfig.from_document(config),
+                                  platform_name=config.platform_name, reads=reads, send=send,
+                                  now_text=lambda: _text(now(deps))))
+        cutoff = arrival_key()
+        for kind in SYNC_KINDS:
+            pusher.enqueues(kind, cutoff)
+        pusher.changes()
+        renew()
+    if not settings.global_sync:
+        return True  # Dynamics changes made meanwhile are never replayed: turning it on starts afresh
     ctx = PullContext(run_id=run_id, client=client, ledger=deps.sync_ledger, states=deps.sync_state, send=send,
                       tally=tally, now_text=lambda: _text(now(deps)), page_size=deps.settings.sync_page_size,
                       out_of_time=out_of_time, renew=renew)
     for kind in SYNC_KINDS:
-        if not settings.selection(kind).enabled:
-            continue
-        types = {name: column.type for name, column in deps.metadata.columns(client, kind).columns.items()}
-        reads = kind_reads(kind, settings, config.person_fields.email, types)
-        if not KindPull(ctx, reads).run():
+        if settings.selection(kind).enabled and not KindPull(ctx, reads[kind]).run():
             return False
     return True

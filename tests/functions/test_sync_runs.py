@@ -294,3 +294,129 @@ def test_when_runs_are_listed_top_is_checked() -> None:
     missing = RunStatus.main(func.HttpRequest("GET", "http://localhost/api/sync/runs/x", body=b"",
                                               route_params={"runId": "nope"}))
     assert missing.status_code == 404
+
+
+# -- platform to Dynamics -----------------------------------------------------------------------------
+
+Enqueue = load("SyncEnqueue")
+Changes = load("SyncChanges")
+LEAD_TAGS = ["D365: Lead", "D365: Pulled from Platform"]
+
+
+def dv(dataverse: Dataverse, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    import requests
+
+    response = requests.request(method, f"{dataverse.api}{path}", json=body, timeout=10,
+                                headers={**dataverse.auth_headers, "Content-Type": "application/json"})
+    assert response.status_code < 300, response.text
+    return response.json() if response.content else None
+
+
+def enqueue(person: dict[str, Any], kind: str = "lead") -> None:
+    response = Enqueue.main(request("POST", "sync/enqueue", {"person": person, "as": kind}))
+    assert response.status_code == 202, body_of(response)
+
+
+def change(person: dict[str, Any], updated_at: str, tags: list[str] | None = LEAD_TAGS) -> None:
+    item: dict[str, Any] = {"person": person, "updatedAt": updated_at}
+    if tags is not None:
+        item["tags"] = tags
+    assert Changes.main(request("POST", "sync/changes", {"changes": [item]})).status_code == 202
+
+
+def link_of(platform_contact_id: str, kind: str = "lead") -> str:
+    record = dependencies().sync_ledger.get_link(kind, platform_contact_id)
+    assert record is not None
+    return record.dynamics_id
+
+
+def test_when_an_enqueued_contact_is_new_the_run_creates_it_and_does_not_send_it_back(dataverse: Dataverse) -> None:
+    other = seed_leads(dataverse, 1)[0]
+    put_settings({"dataConfiguration": {"lead": {"enabled": True}}})
+    enqueue({"id": "pc-1", "email": " Ada@Example.com ", "firstName": "Ada", "lastName": "Lovelace",
+             "jobTitle": "CTO"})
+    run = run_to_end()
+    assert (run["counts"]["created"], run["counts"]["linked"]) == (1, 0)
+    lead = dv(dataverse, "GET", f"leads({link_of('pc-1')})?$select=emailaddress1,subject,firstname,lastname,jobtitle")
+    assert (lead["emailaddress1"], lead["subject"], lead["firstname"], lead["lastname"]) == (
+        "Ada@Example.com", "Platform sync", "Ada", "Lovelace")
+    assert lead["jobtitle"] is None  # not an identifier column, not mapped
+    assert [m["dynamicsId"] for m in messages()] == [other]  # the run's own record is not sent
+    assert run_to_end()["counts"]["pulled"] == 0
+
+
+def test_when_an_enqueued_contact_already_exists_it_is_linked_not_duplicated(dataverse: Dataverse) -> None:
+    existing = dataverse.seed({"leads": [{"lastname": "Known", "emailaddress1": "known@example.com"}]})["leads"][0]
+    enqueue({"id": "pc-2", "email": "KNOWN@example.com"})
+    run = run_to_end()
+    assert (run["counts"]["created"], run["counts"]["linked"]) == (0, 1)
+    assert link_of("pc-2") == existing
+    assert len(dv(dataverse, "GET", "leads?$select=leadid")["value"]) == 1
+
+
+def test_when_a_lead_is_enqueued_for_a_known_contact_the_new_lead_names_it_and_its_account(
+        dataverse: Dataverse) -> None:
+    account = dataverse.seed({"accounts": [{"name": "Contoso"}]})["accounts"][0]
+    contact = dataverse.seed({"contacts": [{"lastname": "C", "emailaddress1": "c@example.com",
+                                            "parentcustomerid_account@odata.bind": f"/accounts({account})"}]})[
+        "contacts"][0]
+    enqueue({"id": "pc-3", "email": "c@example.com"})
+    run_to_end()
+    lead = dv(dataverse, "GET", f"leads({link_of('pc-3')})?$select=_parentcontactid_value,_parentaccountid_value")
+    assert (lead["_parentcontactid_value"], lead["_parentaccountid_value"]) == (contact, account)
+
+
+def test_when_a_linked_contact_changes_the_change_is_pushed_and_never_echoes_back(dataverse: Dataverse) -> None:
+    put_settings({"dataConfiguration": {"lead": {"enabled": True}}})
+    enqueue({"id": "pc-4", "email": "p4@example.com", "firstName": "Old"})
+    run_to_end()
+    messages()
+    change({"id": "pc-4", "firstName": "New", "lastName": None}, "2026-05-01T10:00:00Z")
+    run = run_to_end()
+    assert run["counts"]["pushed"] == 1
+    lead = dv(dataverse, "GET", f"leads({link_of('pc-4')})?$select=firstname,lastname")
+    assert (lead["firstname"], lead["lastname"]) == ("New", None)
+    assert messages() == []  # the sync's own write is not news
+    later = run_to_end()
+    assert (later["counts"]["pulled"], messages()) == (0, [])
+
+
+def test_when_a_change_lacks_the_kinds_tags_it_is_skipped(dataverse: Dataverse) -> None:
+    enqueue({"id": "pc-5", "email": "p5@example.com", "firstName": "Same"})
+    run_to_end()
+    change({"id": "pc-5", "firstName": "Other"}, "2026-05-01T10:00:00Z", tags=["D365: Contact"])
+    change({"id": "pc-unknown", "firstName": "Nobody"}, "2026-05-01T10:00:00Z")
+    run = run_to_end()
+    assert (run["counts"]["pushed"], run["counts"]["skipped"]) == (0, 2)
+    assert dv(dataverse, "GET", f"leads({link_of('pc-5')})?$select=firstname")["firstname"] == "Same"
+
+
+@pytest.mark.parametrize(("policy", "updated_at", "winner"), [
+    ("dynamicsWins", "2099-01-01T00:00:00Z", "dynamics"),
+    ("platformWins", "2000-01-01T00:00:00Z", "platform"),
+    ("newestWins", "2099-01-01T00:00:00Z", "platform"),
+    ("newestWins", "2000-01-01T00:00:00Z", "dynamics"),
+])
+def test_when_a_field_changed_on_both_sides_the_policy_decides(dataverse: Dataverse, policy: str, updated_at: str,
+                                                                winner: str) -> None:
+    put_settings({"conflictPolicy": policy, "dataConfiguration": {"lead": {"enabled": True}}})
+    enqueue({"id": "pc-6", "email": "p6@example.com", "firstName": "Base", "lastName": "Same"})
+    run_to_end()
+    messages()
+    dv(dataverse, "PATCH", f"leads({link_of('pc-6')})", {"firstname": "FromDynamics"})
+    change({"id": "pc-6", "firstName": "FromPlatform", "lastName": "Pushed"}, updated_at)
+    run = run_to_end()
+    assert run["counts"]["conflicts"] == 1
+    assert run["conflicts"] == [{"entity": "lead", "dynamicsId": link_of("pc-6"), "platformContactId": "pc-6",
+                                 "field": "firstName", "winner": winner}]
+    lead = dv(dataverse, "GET", f"leads({link_of('pc-6')})?$select=firstname,lastname")
+    assert lead["lastname"] == "Pushed"  # the other field of the change is pushed as usual
+    sent = messages()
+    if winner == "dynamics":
+        assert lead["firstname"] == "FromDynamics"
+        assert [(m["reason"], m["fields"]["firstName"]) for m in sent] == [("updated", "FromDynamics")]
+    else:
+        assert lead["firstname"] == "FromPlatform"
+        assert all(m["fields"].get("firstName") != "FromDynamics" for m in sent)
+    assert run_to_end()["counts"]["pulled"] == 0
+    assert messages() == []
