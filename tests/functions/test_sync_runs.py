@@ -420,3 +420,24 @@ def test_when_a_field_changed_on_both_sides_the_policy_decides(dataverse: Datave
         assert all(m["fields"].get("firstName") != "FromDynamics" for m in sent)
     assert run_to_end()["counts"]["pulled"] == 0
     assert messages() == []
+
+
+def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sends_nothing_twice(
+        dataverse: Dataverse) -> None:
+    seed_leads(dataverse, 5)
+    put_settings({"frequencyHours": 24, "dataConfiguration": {"lead": {"enabled": True}}})
+    dataverse.hook("POST", "faults", {"failNext": [{"status": 400, "count": 1, "contains": "leadid%20gt%20"}]})
+    first = start_run()
+    with pytest.raises(Exception):  # noqa: B017 - the delivery dies; its message is lost with it
+        deliver(first)
+    sent = messages()
+    assert len(sent) == 2
+    Timer.main(TimerRequest(past_due=False))  # nobody holds the lease: the run is cut off, and a run is due
+    assert status_of(first)["status"] == "cutOff"
+    queued = [r for r in body_of(Runs.main(request("GET", "sync/runs")))["runs"] if r["status"] == "queued"]
+    assert [r["trigger"] for r in queued] == ["timer"]
+    deliver(queued[0]["runId"])
+    resumed = status_of(queued[0]["runId"])
+    assert (resumed["status"], resumed["initialSync"], resumed["counts"]["pulled"]) == ("succeeded", ["lead"], 3)
+    rest = messages()
+    assert len({m["dynamicsId"] for m in sent + rest}) == len(sent + rest) == 5
