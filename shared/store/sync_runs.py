@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,7 +65,7 @@ class SyncRunStore:
         pointer = self._read(*_CURRENT)
         return self.get(str(pointer["runId"])) if pointer is not None else None
 
-    def start(self, run_id: str, run: dict[str, Any]) -> None:
+    def start(self, run_id: str, run: dict[str, Any], saved_at: float | None = None) -> None:
         """Store a queued run and make it the current one; `RunActive` when one already is."""
         try:
             self._client().create_entity({"PartitionKey": _CURRENT[0], "RowKey": _CURRENT[1], "runId": run_id})
@@ -73,10 +74,12 @@ class SyncRunStore:
             raise RunActive(str(pointer["runId"]) if pointer else "unknown") from None
         except AzureError as exc:
             raise translate(exc, "queueing a sync run") from exc
-        self.save(run_id, run)
+        self.save(run_id, run, saved_at)
 
-    def save(self, run_id: str, run: dict[str, Any]) -> None:
+    def save(self, run_id: str, run: dict[str, Any], saved_at: float | None = None) -> None:
+        """Store the run document; `saved_at` (epoch seconds, default now) says when it last moved."""
         entity = {"PartitionKey": _RUNS, "RowKey": run_id, "status": run["status"],
+                  "savedAt": time.time() if saved_at is None else saved_at,
                   "doc": json.dumps(run, ensure_ascii=False, separators=(",", ":"))}
         try:
             self._client().upsert_entity(entity, mode=UpdateMode.REPLACE)
@@ -99,6 +102,13 @@ class SyncRunStore:
     def get(self, run_id: str) -> dict[str, Any] | None:
         row = self._read(_RUNS, run_id)
         return {"runId": run_id, **json.loads(row["doc"])} if row is not None else None
+
+    def idle_seconds(self, run_id: str, now: float | None = None) -> float:
+        """Seconds from the run's last save to `now` (epoch seconds, default now)."""
+        row = self._read(_RUNS, run_id)
+        if row is None:
+            return float("inf")
+        return (time.time() if now is None else now) - float(row.get("savedAt") or 0)
 
     def newest(self, top: int | None = None) -> Iterator[dict[str, Any]]:
         """Runs newest first (by queue time)."""

@@ -64,13 +64,17 @@ def cut_off_stale(deps: Dependencies) -> None:
     current = deps.sync_runs.current()
     if current is None:
         return
+    # A running run between two deliveries holds no lease for a moment: it is stale only when it
+    # also has not been saved for a lease's length.
     stale = (current["status"] == "queued" and now(deps) - _parse(current["queuedAt"]) >= QUEUED_LIMIT) or (
-        current["status"] == "running" and not RunLease(deps.config_container).is_held_elsewhere())
+        current["status"] == "running" and deps.sync_runs.idle_seconds(current["runId"], now(deps).timestamp())
+        >= RunLease.DURATION
+        and not RunLease(deps.config_container).is_held_elsewhere())
     if current["status"] in ENDED or stale:
         run_id = current.pop("runId")
         if current["status"] not in ENDED:
             current.update(status="cutOff", end=_text(now(deps)))
-            deps.sync_runs.save(run_id, current)
+            deps.sync_runs.save(run_id, current, now(deps).timestamp())
             log.warning("sync run %s was cut off", run_id)
         deps.sync_runs.release(run_id)
 
@@ -82,7 +86,7 @@ def queue_run(deps: Dependencies, trigger: str) -> dict[str, Any]:
     run_id = new_run_id(int(queued.timestamp() * 1000))
     run = {"trigger": trigger, "status": "queued", "queuedAt": _text(queued), "start": None, "end": None,
            "durationMs": None, "dynamicsRequests": 0, **Tally().to_json()}
-    deps.sync_runs.start(run_id, run)
+    deps.sync_runs.start(run_id, run, queued.timestamp())
     deps.storage.queue(RUNS_QUEUE).send_message(json.dumps({"runId": run_id}))
     log.info("sync run %s queued (%s)", run_id, trigger)
     return {"runId": run_id, **run}
@@ -168,7 +172,7 @@ def _deliver(deps: Dependencies, run_id: str, run: dict[str, Any], lease: RunLea
     if first_delivery:
         run["start"] = _text(now(deps))
     run["status"] = "running"
-    deps.sync_runs.save(run_id, run)
+    deps.sync_runs.save(run_id, run, now(deps).timestamp())
     try:
         finished = _sync_all(deps, run_id, client, tally, push=first_delivery,
                              out_of_time=lambda: time.monotonic() - started >= deps.settings.sync_run_slice_seconds,
@@ -181,7 +185,7 @@ def _deliver(deps: Dependencies, run_id: str, run: dict[str, Any], lease: RunLea
     if not finished:
         run.update(tally.to_json())
         run["dynamicsRequests"] = int(run["dynamicsRequests"]) + client.request_count
-        deps.sync_runs.save(run_id, run)
+        deps.sync_runs.save(run_id, run, now(deps).timestamp())
         lease.release()
         deps.storage.queue(RUNS_QUEUE).send_message(json.dumps({"runId": run_id}))
         log.info("sync run %s handed on to a new delivery", run_id)
@@ -195,7 +199,7 @@ def _end(deps: Dependencies, run_id: str, run: dict[str, Any], tally: Tally, req
     end = now(deps)
     run.update(status=status, end=_text(end),
                durationMs=int((end - _parse(run["start"])).total_seconds() * 1000))
-    deps.sync_runs.save(run_id, run)
+    deps.sync_runs.save(run_id, run, now(deps).timestamp())
     deps.sync_runs.release(run_id)
     log.info("sync run %s %s: %s", run_id, status, tally.counts)
 

@@ -423,7 +423,7 @@ def test_when_a_field_changed_on_both_sides_the_policy_decides(dataverse: Datave
 
 
 def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sends_nothing_twice(
-        dataverse: Dataverse) -> None:
+        dataverse: Dataverse, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_leads(dataverse, 5)
     put_settings({"frequencyHours": 24, "dataConfiguration": {"lead": {"enabled": True}}})
     dataverse.hook("POST", "faults", {"failNext": [{"status": 400, "count": 1, "contains": "leadid%20gt%20"}]})
@@ -432,6 +432,10 @@ def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sen
         deliver(first)
     sent = messages()
     assert len(sent) == 2
+    Timer.main(TimerRequest(past_due=False))
+    assert status_of(first)["status"] == "running"  # idle for less than a lease: maybe between deliveries
+    monkeypatch.setenv("SYNC_CLOCK_OFFSET_SECONDS", "120")
+    reset_dependencies()
     Timer.main(TimerRequest(past_due=False))  # nobody holds the lease: the run is cut off, and a run is due
     assert status_of(first)["status"] == "cutOff"
     queued = [r for r in body_of(Runs.main(request("GET", "sync/runs")))["runs"] if r["status"] == "queued"]
