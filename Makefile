@@ -10,13 +10,17 @@ NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv node run demo test lint typecheck pytest bench clean
+PACKAGE_NAME ?= dynamics-connector
+
+.PHONY: help venv node run demo test lint typecheck pytest bench package lock clean
 
 help:
 	@echo "make demo    start Azurite, the Dataverse emulator and the function host; run a scripted journey"
 	@echo "make test    ruff, mypy and pytest (starts and stops its own Azurite and emulator)"
 	@echo "make run     the local stack on fixed ports (functions :7071, emulator :7072) until Ctrl-C"
 	@echo "make bench   the benchmarks under bench/"
+	@echo "make package dist/$(PACKAGE_NAME).zip, the run-from-package zip for Azure (docs/DEPLOY.md)"
+	@echo "make lock    recompile requirements.lock (pins and hashes) after changing requirements.txt"
 	@echo "make venv    create .venv and install requirements-dev.txt"
 	@echo "make clean   remove .venv, node_modules, caches and local stack state"
 
@@ -63,6 +67,15 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	@if [ -z "$(strip $(BENCH))" ]; then echo "No benchmarks yet: see bench/README.md"; fi
 	@set -e; for name in $(BENCH); do echo "== bench.$$name"; $(PY) -m bench.$$name; done
 
+# The deployment zip: the app and the wheels of requirements.lock for Linux x86-64, CPython 3.11.
+package: $(VENV_STAMP)
+	$(PY) -m devtools.package --output dist/$(PACKAGE_NAME).zip
+
+# Every runtime package, transitive ones included, pinned with the hashes of its files.
+lock: $(VENV_STAMP)
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+
 clean:
-	rm -rf $(VENV) node_modules .stack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .stack .pytest_cache .mypy_cache .ruff_cache dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

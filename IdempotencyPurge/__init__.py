@@ -1,4 +1,5 @@
-"""Daily timer: delete idempotency records past their `expiresAt` (Table Storage has no TTL)."""
+"""Daily timer: delete idempotency records and dead holders' person locks past their `expiresAt`
+(Table Storage has no TTL)."""
 
 import uuid
 
@@ -10,4 +11,6 @@ from shared.http import request_context
 
 def main(timer: func.TimerRequest) -> None:
     with request_context(f"purge-{uuid.uuid4().hex[:12]}"):
-        dependencies().idempotency.purge_expired()
+        deps = dependencies()
+        deps.idempotency.purge_expired()
+        deps.person_locks.purge_expired()

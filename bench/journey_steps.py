@@ -1,6 +1,7 @@
 """Benchmark of the three HTTP journey steps through the local function host.
 
     .venv/bin/python -m bench.journey_steps [--latency-ms 20] [--requests 300] [--concurrency 8] [--repeat 7]
+                                            [--contended-persons 4]
 
 Starts Azurite, the Dataverse emulator and the function host (devtools.stack), makes every
 emulator request take `--latency-ms`, then:
@@ -11,7 +12,13 @@ emulator request take `--latency-ms`, then:
 2. Throughput: `--requests` calls of each step with `--concurrency` callers in parallel,
    each call a fresh person (Lead created, Task logged on a Lead, Contact added to a list),
    and prints steps per second and latency percentiles.
-3. Peak RSS of the function host process (VmHWM).
+3. Contention: `--requests` Create/Update Lead calls with `--concurrency` callers, once for as
+   many new persons as calls, once spread over `--contended-persons` new persons (the per-person
+   locks make each person's calls take turns): steps/s, p50/p95 of the 200 answers, outcomes,
+   409 `personBusy` answers, and the Leads each contended person ended with (must be 1).
+   Then the cost of the lock itself: acquire + release of one person's lock against the same
+   Azurite, median and p95.
+4. Peak RSS of the function host process (VmHWM).
 
 Numbers are printed, never asserted: the function tests assert the round-trip counts.
 """
@@ -19,6 +26,7 @@ Numbers are printed, never asserted: the function tests assert the round-trip co
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -36,6 +44,8 @@ from typing import Any
 import requests
 
 from devtools import stack
+from shared.person_keys import person_keys
+from shared.store import PersonLocks, StorageClients
 
 KEY = "bench-function-key"
 TOKEN = "bench-token"
@@ -221,6 +231,61 @@ def throughput(bench: Bench, requests_per_step: int, concurrency: int) -> list[l
     return rows
 
 
+# -- 3. contention -----------------------------------------------------------------------------------
+
+
+def _leads_of(bench: Bench, email: str) -> int:
+    response = bench.session.get(f"{bench.emulator}/api/data/v9.2/leads", timeout=10,
+                                 params={"$select": "leadid", "$filter": f"emailaddress1 eq '{email}'"},
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    response.raise_for_status()
+    return len(response.json()["value"])
+
+
+def contention(bench: Bench, calls: int, concurrency: int, persons: int) -> list[list[str]]:
+    rows = []
+    for label, count in (("distinct persons", calls), (f"{persons} persons", persons)):
+        emails = [_email("contention") for _ in range(count)]
+        bodies = [_lead_body(emails[n % count]) for n in range(calls)]
+        local = threading.local()
+
+        def call(body: dict[str, Any], local: threading.local = local) -> tuple[float, int, str]:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            started = time.perf_counter()
+            response = bench.step("lead", body, local.session)
+            answer = response.json()
+            return (time.perf_counter() - started) * 1000, response.status_code, str(
+                answer.get("outcome") or answer.get("code"))
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            results = list(pool.map(call, bodies))
+        wall = time.perf_counter() - started
+        answered = [r[0] for r in results if r[1] == 200] or [0.0]
+        outcomes = collections.Counter(r[2] for r in results)
+        leads = sorted({_leads_of(bench, email) for email in emails}) if count <= 20 else ["-"]
+        rows.append([label, str(calls), str(concurrency), f"{calls / wall:.1f}",
+                     f"{statistics.median(answered):.0f}", f"{_percentile(answered, 0.95):.0f}",
+                     str(outcomes["created"]), str(outcomes["updated"]), str(outcomes["personBusy"]),
+                     str(sum(n for outcome, n in outcomes.items()
+                             if outcome not in ("created", "updated", "personBusy"))),
+                     "/".join(str(n) for n in leads)])
+    return rows
+
+
+def lock_cost(connection_string: str, samples: int = 200) -> tuple[float, float]:
+    """Median and p95 ms of acquiring and releasing one person's lock (a new person each time)."""
+    locks = PersonLocks(StorageClients.from_connection_string(connection_string).table("benchpersonlocks"))
+    times = []
+    for _ in range(samples):
+        keys = person_keys("lead", [["emailaddress1"]], {"emailaddress1": _email("lock")})
+        started = time.perf_counter()
+        locks.release(locks.acquire(keys))
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), _percentile(times, 0.95)
+
+
 def peak_rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -245,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300, help="calls per step in the throughput run")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel callers in the throughput run")
     parser.add_argument("--repeat", type=int, default=7, help="calls per row of the round-trip table (median ms)")
+    parser.add_argument("--contended-persons", type=int, default=4,
+                        help="persons the contended Create/Update Lead calls are spread over")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
 
@@ -257,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()
         trips = round_trips(bench, args.repeat, args.latency_ms)
         speed = throughput(bench, args.requests, args.concurrency)
+        contended = contention(bench, args.requests, args.concurrency, args.contended_persons)
+        lock_ms = lock_cost(local.azurite.env["AzureWebJobsStorage"])
         rss = peak_rss_mib(local.functions.process.pid)
         load_after = os.getloadavg()
     finally:
@@ -269,12 +338,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nThroughput through the local host ({args.concurrency} callers, kept-alive connections, "
           f"emulator latency {args.latency_ms:g} ms)\n")
     print(table(["Step", "Calls", "Callers", "Steps/s", "p50 ms", "p95 ms", "Round trips/step", "Failed"], speed))
+    print(f"\nCreate/Update Lead with and without contention ({args.concurrency} callers, emulator latency "
+          f"{args.latency_ms:g} ms; p50/p95 of the 200 answers)\n")
+    print(table(["Persons", "Calls", "Callers", "Steps/s", "p50 ms", "p95 ms", "created", "updated", "personBusy",
+                 "other", "Leads/person"], contended))
+    print(f"\nPerson lock, acquire + release against Azurite: median {lock_ms[0]:.1f} ms, p95 {lock_ms[1]:.1f} ms")
     print(f"\nPeak RSS of the function host: {rss:.0f} MiB" if rss is not None else "\nPeak RSS: unavailable")
     print(f"Load average (1 min) before and after: {load_before[0]:.2f}, {load_after[0]:.2f} "
           f"on {os.cpu_count()} CPUs (other work on the machine slows every figure)")
     if args.json is not None:
         args.json.write_text(json.dumps({"latencyMs": args.latency_ms, "roundTrips": trips, "throughput": speed,
-                                         "peakRssMiB": rss, "loadAverage": [load_before[0], load_after[0]]},
+                                         "contention": contended, "personLockMs": lock_ms, "peakRssMiB": rss, "loadAverage": [load_before[0], load_after[0]]},
                                         indent=2))
     return 0
 

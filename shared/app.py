@@ -4,6 +4,8 @@ Entry points call `dependencies()` and pass what they need into `shared` use-cas
 else reaches for module globals. Building it does no network I/O (clients connect on first
 call, tables and containers are created on first use), and the Dataverse client is built
 only when a function first asks for it, so Config and a GET of SyncSettings never import azure.identity.
+Importing this module imports no Azure SDK and builds no document model: a worker pays for
+those on its first call, and only for what that call uses (see `shared.store.clients`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.config import Configuration, SyncSettings
 from shared.dynamics.metadata import MetadataCache
 from shared.settings import Settings
-from shared.store import IdempotencyStore, StorageClients, VersionedDocumentStore
+from shared.store import IdempotencyStore, PersonLocks, StorageClients, VersionedDocumentStore
 from shared.store.sync_ledger import SyncLedger
 from shared.store.sync_pending import SyncPendingStore
 from shared.store.sync_runs import SyncRunStore
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
     from azure.storage.queue import QueueClient
 
+    from shared.config import Configuration, SyncSettings
     from shared.dynamics import DataverseClient, RetryPolicy
 
 CONFIG_BLOB = "configuration.json"
 SYNC_SETTINGS_BLOB = "sync-settings.json"
+PERSON_LOCK_TABLE = "personlocks"
 PLATFORM_UPDATES_QUEUE = "platform-updates"
 
 
@@ -41,6 +44,7 @@ class Dependencies:
     settings: Settings
     storage: StorageClients
     idempotency: IdempotencyStore
+    person_locks: PersonLocks
     config_store: VersionedDocumentStore[Configuration]
     sync_settings_store: VersionedDocumentStore[SyncSettings]
     sync_state: SyncStateStore
@@ -53,6 +57,9 @@ class Dependencies:
 
     @classmethod
     def build(cls, settings: Settings) -> Dependencies:
+        # Imported here: the document models are built on a worker's first call, not at import.
+        from shared.config import Configuration, SyncSettings
+
         storage = StorageClients.from_connection_string(settings.storage_connection_string.get_secret_value())
         container = settings.config_container
         return cls(
@@ -62,6 +69,9 @@ class Dependencies:
                 lambda: storage.table(settings.idempotency_table),
                 retention=timedelta(days=settings.idempotency_retention_days),
                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
+            person_locks=PersonLocks(
+                lambda: storage.table(PERSON_LOCK_TABLE), lease=timedelta(seconds=settings.person_lock_lease_seconds)
             ),
             config_store=VersionedDocumentStore(lambda: storage.container(container), CONFIG_BLOB, Configuration),
             sync_settings_store=VersionedDocumentStore(

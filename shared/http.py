@@ -38,6 +38,7 @@ from shared.store.errors import (
     DocumentModified,
     IdempotencyConflict,
     IdempotencyInProgress,
+    PersonBusy,
     StorageError,
     StorageUnavailableError,
 )
@@ -127,6 +128,8 @@ _KNOWN_PROBLEMS: tuple[tuple[type[Exception], int, str, str, str | None], ...] =
      "This idempotency key was already used on this endpoint with a different body.", "idempotencyKeyReused"),
     (IdempotencyInProgress, 409, "Request in progress",
      "A request with this idempotency key is still being processed; retry later.", "idempotencyKeyInProgress"),
+    (PersonBusy, 409, "Person busy",
+     "Another step for this person is still being written; retry after the time in Retry-After.", "personBusy"),
     (DocumentModified, 412, "Document modified",
      "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
      "documentModified"),
@@ -137,19 +140,15 @@ _KNOWN_PROBLEMS: tuple[tuple[type[Exception], int, str, str, str | None], ...] =
 )
 
 
-def problem_for(exc: BaseException) -> func.HttpResponse:
-    """The one mapping from exceptions to problems. Unknown exceptions are bugs: 500, logged with traceback."""
+def as_problem(exc: BaseException) -> ProblemError:
+    """The problem `exc` is answered with: the one mapping from exceptions to problems (no logging;
+    the step log line reads its status and code from here too). Unknown exceptions are 500."""
     if isinstance(exc, ProblemError):
-        if exc.status >= 500:
-            log.warning("answering %d: %s", exc.status, exc.detail)
-        return problem_response(
-            exc.status, exc.title, exc.detail, code=exc.code, errors=exc.errors, headers=exc.headers
-        )
+        return exc
     if isinstance(exc, DataverseUnavailableError):
         throttled = isinstance(exc, DataverseThrottledError)
         seconds = _retry_seconds(getattr(exc, "retry_after", None)) if throttled else DEFAULT_RETRY_AFTER_SECONDS
-        log.warning("Dynamics unavailable (%s %s), answering 503", exc.status, exc.code or "")
-        return problem_response(
+        return ProblemError(
             503,
             "Dynamics 365 unavailable",
             "Dynamics 365 is throttling requests; retry later."
@@ -159,9 +158,8 @@ def problem_for(exc: BaseException) -> func.HttpResponse:
             headers={"Retry-After": str(seconds)},
         )
     if isinstance(exc, DataverseError):
-        log.warning("Dynamics refused a call (%s %s), answering 502", exc.status, exc.code or "")
         what = f"error code {exc.code}" if exc.code else "no error code"
-        return problem_response(
+        return ProblemError(
             502,
             "Dynamics 365 refused the request",
             f"Dynamics 365 answered HTTP {exc.status} ({what}); retrying will not help.",
@@ -169,14 +167,35 @@ def problem_for(exc: BaseException) -> func.HttpResponse:
         )
     for kind, status, title, detail, code in _KNOWN_PROBLEMS:
         if isinstance(exc, kind):
-            if status >= 500:
-                # Store and settings messages name what failed, never a value or a secret.
-                log.log(logging.ERROR if status == 500 else logging.WARNING, "answering %d: %s", status, exc)
             retry_after = getattr(exc, "retry_after", None)
             headers = {"Retry-After": str(_retry_seconds(retry_after))} if retry_after is not None else None
-            return problem_response(status, title, detail, code=code, headers=headers)
-    log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
-    return problem_response(500, detail="An unexpected error occurred; see the logs.")
+            return ProblemError(status, title, detail, code=code, headers=headers)
+    return ProblemError(500, _phrase(500), "An unexpected error occurred; see the logs.")
+
+
+def problem_for(exc: BaseException) -> func.HttpResponse:
+    """The response for `exc` (`as_problem`), logged: 5xx as warnings, unknown exceptions (bugs) with traceback."""
+    problem = as_problem(exc)
+    _log_problem(exc, problem)
+    return problem_response(
+        problem.status, problem.title, problem.detail, code=problem.code, errors=problem.errors,
+        headers=problem.headers,
+    )
+
+
+def _log_problem(exc: BaseException, problem: ProblemError) -> None:
+    if problem is exc:
+        if problem.status >= 500:
+            log.warning("answering %d: %s", problem.status, problem.detail)
+    elif isinstance(exc, DataverseUnavailableError):
+        log.warning("Dynamics unavailable (%s %s), answering 503", exc.status, exc.code or "")
+    elif isinstance(exc, DataverseError):
+        log.warning("Dynamics refused a call (%s %s), answering 502", exc.status, exc.code or "")
+    elif not any(isinstance(exc, kind) for kind, *_ in _KNOWN_PROBLEMS):
+        log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+    elif problem.status >= 500:
+        # Store and settings messages name what failed, never a value or a secret.
+        log.log(logging.ERROR if problem.status == 500 else logging.WARNING, "answering %d: %s", problem.status, exc)
 
 
 def validation_errors(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
@@ -354,6 +373,11 @@ def request_id_for(req: func.HttpRequest) -> str:
     """The caller's `x-request-id` when it is sane (1-128 of `A-Za-z0-9._:-`), else a new one."""
     offered = (req.headers.get(REQUEST_ID_HEADER) or "").strip()
     return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    """The request id of the invocation running on this thread (`request_context`), if any."""
+    return _request_id.get()
 
 
 @contextmanager

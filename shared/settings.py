@@ -36,6 +36,7 @@ _ENV_NAMES: dict[str, str] = {
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "idempotency_retention_days": "IDEMPOTENCY_RETENTION_DAYS",
     "idempotency_lease_seconds": "IDEMPOTENCY_LEASE_SECONDS",
+    "person_lock_lease_seconds": "PERSON_LOCK_LEASE_SECONDS",
     "config_container": "CONFIG_CONTAINER",
     "sync_table": "SYNC_TABLE",
     "sync_page_size": "SYNC_PAGE_SIZE",
@@ -73,7 +74,8 @@ def is_loopback_host(host: str | None) -> bool:
 class Settings(BaseModel):
     """The validated app settings. Build it with `Settings.from_env()`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    # Built when a worker first reads its settings, not when a function is imported.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     dynamics_url: str
     """Organisation root without the Web API suffix, e.g. `https://org.crm.dynamics.com`."""
@@ -88,6 +90,9 @@ class Settings(BaseModel):
     idempotency_lease_seconds: int = Field(default=900, ge=5, le=86_400)
     """How long a pending idempotency claim blocks retries; must exceed host.json functionTimeout
     (tests lower it to see a crashed attempt taken over quickly)."""
+    person_lock_lease_seconds: int = Field(default=60, ge=5, le=600)
+    """How long a person lock of a step that died blocks that person; longer than a step's
+    slowest look-up and write (the Dataverse client's 60 s read timeout)."""
     config_container: ContainerName = "connector-config"
     sync_table: TableName = "sync"
     """The scheduled sync's table: where each kind stands, the ledger, pending work, runs."""

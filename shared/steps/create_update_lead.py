@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.dynamics.query import Expand, bind
-from shared.resolution import Match
+from shared.person_keys import PersonKey, person_keys
+from shared.resolution import Match, person_attributes
 from shared.steps.common import (
     Found,
     Lookups,
@@ -31,7 +32,7 @@ from shared.steps.common import (
 from shared.steps.models import LeadRequest
 from shared.steps.result import Attempt, Create, Plan, StepResult, Update
 
-__all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "prepare"]
+__all__ = ["ID_NAMESPACE", "SCOPE", "contact_account", "decide", "lock_keys", "prepare"]
 
 SCOPE = "CreateUpdateLead"
 ID_NAMESPACE = "lead"
@@ -55,6 +56,14 @@ def prepare(request: LeadRequest, config: StepConfig) -> Lookups:
         ),
         owner=owner_candidates(request.owner_user_id, config),
     )
+
+
+def lock_keys(request: LeadRequest, config: StepConfig) -> tuple[PersonKey, ...]:
+    """The person's keys in the Lead table (one per lead identifier set they fill): a second step
+    for the same person waits until this one's Lead exists, then updates it."""
+    person = request.person
+    values = person_attributes(person.platform_values(), config.person_fields, person.fields)
+    return person_keys("lead", config.lead_identifiers, values)
 
 
 def contact_account(contact: Mapping[str, Any]) -> str | None:

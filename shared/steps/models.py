@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -130,6 +129,9 @@ ActivitySubject = Annotated[StrictStr, BeforeValidator(_stripped), AfterValidato
 def _check_email(value: str | None) -> str | None:
     if value is None:
         return None
+    # Imported with the first address checked: costly, and not needed to load a function.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -177,7 +179,9 @@ Fields = Annotated[dict[FieldName, FieldValue], AfterValidator(_at_most_fields)]
 
 
 class _Model(BaseModel):
+    # The validators are built when a request is first parsed, not when a function is imported.
     model_config = ConfigDict(
+        defer_build=True,
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,

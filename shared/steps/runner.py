@@ -9,8 +9,13 @@ Every step goes through `run_step` the same way:
    (`"idempotent": true`) or gives a claim. New records then get ids derived from the key, so
    an attempt that wrote to Dynamics and died before storing its answer is recognised by the
    next one: a Lead found with the derived id, or a create meeting its own id, means "created".
-4. All look-ups in one `query_batch` round trip, `decide` (pure), then the plan's one write.
-5. Only a 200 is stored for replay. Any failure (a 400 from the configuration, a 422 refusal,
+4. A step that may create a person record (Create/Update Lead) holds the person's locks
+   (`shared.store.PersonLocks`, keys from `shared.person_keys`) from before its look-up until
+   after its write: a second step for the same person waits, then looks up and finds the record
+   the first one created. Busy past a few seconds: `PersonBusy` (409 with `Retry-After`). The
+   locks live in Table Storage, so they cost no Dataverse round trip.
+5. All look-ups in one `query_batch` round trip, `decide` (pure), then the plan's one write.
+6. Only a 200 is stored for replay. Any failure (a 400 from the configuration, a 422 refusal,
    a Dynamics or storage error) releases the claim, so the caller can retry with the same key
    once the cause is fixed.
 """
@@ -20,22 +25,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from shared.dynamics.errors import RecordExistsError
 from shared.dynamics.query import Query
+from shared.person_keys import PersonKey
 from shared.steps import add_activity, add_to_marketing_list, create_update_lead
 from shared.steps.common import Found, Lookups, StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
 from shared.steps.result import Action, Attempt, Create, Plan, StepResult, Update
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash
+from shared.store.person_locks import PersonLocks
 
 __all__ = ["ADD_ACTIVITY", "ADD_TO_MARKETING_LIST", "CREATE_UPDATE_LEAD", "StepDefinition", "act", "run_step"]
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=StepRequest)
+
+# A write starts only with this much of the person locks' lease left (renewed when less is left):
+# enough for one Dataverse write with its retries.
+WRITE_LEASE = timedelta(seconds=30)
 
 
 class StepClient(Protocol):
@@ -58,16 +69,19 @@ class StepClient(Protocol):
 
 @dataclass(frozen=True)
 class StepDefinition(Generic[R]):
-    """One journey step: its idempotency scope, and its pure prepare/decide pair."""
+    """One journey step: its idempotency scope, its pure prepare/decide pair, and for a step that
+    may create a person record the person's lock keys."""
 
     scope: str
     id_namespace: str | None  # new records get ids derived from the key in this namespace
     prepare: Callable[[R, StepConfig], Lookups]
     decide: Callable[[R, StepConfig, Lookups, Found, Attempt], Plan]
+    lock_keys: Callable[[R, StepConfig], tuple[PersonKey, ...]] | None = None
 
 
 CREATE_UPDATE_LEAD: StepDefinition[LeadRequest] = StepDefinition(
-    create_update_lead.SCOPE, create_update_lead.ID_NAMESPACE, create_update_lead.prepare, create_update_lead.decide
+    create_update_lead.SCOPE, create_update_lead.ID_NAMESPACE, create_update_lead.prepare, create_update_lead.decide,
+    create_update_lead.lock_keys,
 )
 ADD_ACTIVITY: StepDefinition[ActivityRequest] = StepDefinition(
     add_activity.SCOPE, add_activity.ID_NAMESPACE, add_activity.prepare, add_activity.decide
@@ -112,12 +126,37 @@ def act(client: StepClient, plan: Plan) -> StepResult:
 
 def _attempt(
     definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
-    attempt: Attempt,
+    attempt: Attempt, before_write: Callable[[], None] | None = None,
 ) -> StepResult:
     found = look_up(client, lookups)
     plan = definition.decide(request, config, lookups, found, attempt)
-    result = plan.result if attempt.dry_run else act(client, plan)
+    if attempt.dry_run:
+        result = plan.result
+    else:
+        if plan.write is not None and before_write is not None:
+            before_write()
+        result = act(client, plan)
     return replace(result, dynamics_requests=client.request_count, dry_run=attempt.dry_run)
+
+
+def _locked_attempt(
+    definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
+    attempt: Attempt, locks: PersonLocks | None,
+) -> StepResult:
+    """`_attempt` holding the person's locks, when the step may create a person record."""
+    keys = definition.lock_keys(request, config) if definition.lock_keys is not None and locks is not None else ()
+    if locks is None or not keys:
+        return _attempt(definition, request, config, lookups, client, attempt)
+    held = [locks.acquire(keys)]
+
+    def keep_for_write() -> None:
+        # A slow look-up may have used up the lease: renew it, or give up if it was taken over.
+        held[0] = locks.keep(held[0], at_least=min(WRITE_LEASE, locks.lease))
+
+    try:
+        return _attempt(definition, request, config, lookups, client, attempt, keep_for_write)
+    finally:
+        locks.release(held[0])
 
 
 def _release(store: IdempotencyStore, claim: Claim) -> None:
@@ -135,14 +174,16 @@ def run_step(
     client: StepClient,
     store: IdempotencyStore | None,
     config: StepConfig,
+    locks: PersonLocks | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Run one step and return the body of its 200 answer.
 
     `client` must be a fresh counted view (`DataverseClient.counted()`): its `request_count`
     becomes `dynamicsRequests`. `raw_body` is the parsed JSON as sent, hashed for idempotency.
-    Raises `InvalidStepInput` (400), `StepRefused` (422), the store's idempotency errors (409)
-    and the client's errors (502/503).
+    `locks` serialises steps that may create a person record (none in a dry run).
+    Raises `InvalidStepInput` (400), `StepRefused` (422), the store's idempotency errors and
+    `PersonBusy` (409), and the client's errors (502/503).
     """
     now = now or datetime.now(UTC)
     lookups = definition.prepare(request, config)
@@ -152,7 +193,7 @@ def run_step(
     if key is None or store is None:
         if key is not None:
             log.warning("no idempotency store configured; the key of %s is ignored", definition.scope)
-        return _attempt(definition, request, config, lookups, client, Attempt(now=now)).to_body()
+        return _locked_attempt(definition, request, config, lookups, client, Attempt(now=now), locks).to_body()
 
     begun = store.begin(definition.scope, key, body_hash(raw_body))
     if isinstance(begun, StoredResponse):
@@ -162,7 +203,7 @@ def run_step(
     claim: Claim = begun
     new_id = claim.derived_id(definition.id_namespace) if definition.id_namespace else None
     try:
-        body = _attempt(definition, request, config, lookups, client, Attempt(new_id, now=now)).to_body()
+        body = _locked_attempt(definition, request, config, lookups, client, Attempt(new_id, now=now), locks).to_body()
     except Exception:
         _release(store, claim)
         raise

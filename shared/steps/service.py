@@ -5,15 +5,17 @@ step (`shared.steps.runner`), and returns the body of the 200 answer. A configur
 the person unusable is a 400, a list that cannot take the member a 422, and a record that
 vanished between the look-up and the write a 503 (a retry decides afresh), all raised as
 `ProblemError`; other Dynamics and storage errors pass through to the HTTP layer, which maps them.
+Every invocation, answered or failed, ends with one structured log line (`shared.steps.step_log`).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.dynamics.errors import RecordNotFoundError
-from shared.http import ProblemError
+from shared.http import ProblemError, as_problem
 from shared.steps.common import InvalidStepInput, StepConfig
 from shared.steps.models import ActivityRequest, LeadRequest, ListRequest, StepRequest
 from shared.steps.result import StepRefused
@@ -24,9 +26,11 @@ from shared.steps.runner import (
     StepDefinition,
     run_step,
 )
+from shared.steps.step_log import error_line, log_step, result_line
 
 if TYPE_CHECKING:
     from shared.app import Dependencies
+    from shared.dynamics import DataverseClient
 
 __all__ = ["add_activity", "add_to_marketing_list", "create_update_lead", "run"]
 
@@ -36,12 +40,31 @@ R = TypeVar("R", bound=StepRequest)
 def run(
     deps: Dependencies, definition: StepDefinition[R], request: R, raw_body: Any, *, now: datetime | None = None
 ) -> dict[str, Any]:
+    started = time.perf_counter()
+    client = deps.dynamics.counted()
+    try:
+        body = _run(deps, definition, request, raw_body, client, now)
+    except Exception as exc:
+        log_step(error_line(definition.scope, request, as_problem(exc), _since(started), client.request_count))
+        raise
+    log_step(result_line(definition.scope, request, body, _since(started)))
+    return body
+
+
+def _since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _run(
+    deps: Dependencies, definition: StepDefinition[R], request: R, raw_body: Any, client: DataverseClient,
+    now: datetime | None,
+) -> dict[str, Any]:
     document, _etag = deps.config_store.get()
     config = StepConfig.from_document(document)
     try:
         return run_step(
-            definition, request, raw_body, client=deps.dynamics.counted(), store=deps.idempotency, config=config,
-            now=now,
+            definition, request, raw_body, client=client, store=deps.idempotency, config=config,
+            locks=deps.person_locks, now=now,
         )
     except InvalidStepInput as exc:
         errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.errors]

@@ -7,19 +7,25 @@ from shared.store.errors import (
     IdempotencyConflict,
     IdempotencyError,
     IdempotencyInProgress,
+    PersonBusy,
     StorageError,
     StorageUnavailableError,
     StoredDocumentInvalid,
 )
 from shared.store.idempotency import Claim, IdempotencyStore, StoredResponse, body_hash, derived_id
+from shared.store.person_locks import HeldLocks, ManyLocks, PersonLocks
 
 __all__ = [
     "Claim",
     "DocumentModified",
+    "HeldLocks",
     "IdempotencyConflict",
     "IdempotencyError",
     "IdempotencyInProgress",
     "IdempotencyStore",
+    "ManyLocks",
+    "PersonBusy",
+    "PersonLocks",
     "StorageClients",
     "StorageError",
     "StorageUnavailableError",

@@ -1,64 +1,77 @@
 """The Azure Storage service clients built from `AzureWebJobsStorage`, and first-use creation.
 
-Tables, containers and queues are created the first time a worker asks for them, once per
-worker (a name is remembered after it has been created or found to exist).
+Each service's SDK is imported and its client built the first time a function uses that
+service, so a function pays only for the SDKs on its own path (a journey step never loads the
+queue SDK, Health loads only the table SDK). Tables, containers and queues are created the
+first time a worker asks for them, once per worker (a name is remembered after it has been
+created or found to exist).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.data.tables import TableClient, TableServiceClient
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azure.storage.blob import ExponentialRetry as BlobRetry
-from azure.storage.queue import ExponentialRetry as QueueRetry
-from azure.storage.queue import (
-    QueueClient,
-    QueueServiceClient,
-    TextBase64DecodePolicy,
-    TextBase64EncodePolicy,
-)
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import translate
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
 
 # Every call has a timeout, and the SDK retries stay inside an HTTP function's budget
 # (the blob/queue SDK default waits 15 s before its first retry).
 _CONNECTION_TIMEOUT = 5
 _READ_TIMEOUT = 30
+_TIMEOUTS: dict[str, Any] = {"connection_timeout": _CONNECTION_TIMEOUT, "read_timeout": _READ_TIMEOUT}
 
 
-@dataclass
 class StorageClients:
-    """The table, queue and blob service clients of one storage account."""
+    """The table, queue and blob service clients of one storage account, each built on first use."""
 
-    tables: TableServiceClient
-    queues: QueueServiceClient
-    blobs: BlobServiceClient
-    _ready: set[str] = field(default_factory=set, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, connection_string: str) -> None:
+        self._connection_string = connection_string
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
 
     @classmethod
     def from_connection_string(cls, connection_string: str) -> StorageClients:
-        """Build the clients; no network I/O happens until the first call."""
-        common: dict[str, Any] = {"connection_timeout": _CONNECTION_TIMEOUT, "read_timeout": _READ_TIMEOUT}
-        tables = TableServiceClient.from_connection_string(
-            connection_string, retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=5, **common
+        """No SDK import and no network I/O happen until the first call."""
+        return cls(connection_string)
+
+    def __repr__(self) -> str:
+        return "StorageClients(<connection string hidden>)"
+
+    # Two threads racing on a first use may each build a client; one is kept, and both work.
+    @cached_property
+    def tables(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
+        return TableServiceClient.from_connection_string(
+            self._connection_string, retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=5, **_TIMEOUTS
         )
-        queues = QueueServiceClient.from_connection_string(
-            connection_string,
-            retry_policy=QueueRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
-            **common,
+
+    @cached_property
+    def queues(self) -> QueueServiceClient:
+        from azure.storage.queue import ExponentialRetry, QueueServiceClient
+
+        return QueueServiceClient.from_connection_string(
+            self._connection_string,
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
+            **_TIMEOUTS,
         )
-        blobs = BlobServiceClient.from_connection_string(
-            connection_string,
-            retry_policy=BlobRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
-            **common,
+
+    @cached_property
+    def blobs(self) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient, ExponentialRetry
+
+        return BlobServiceClient.from_connection_string(
+            self._connection_string,
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
+            **_TIMEOUTS,
         )
-        return cls(tables=tables, queues=queues, blobs=blobs)
 
     def table(self, name: str) -> TableClient:
         """The client of table `name`, created on first use."""
@@ -78,6 +91,8 @@ class StorageClients:
         Messages are base64-encoded on send and decoded on receive, as the Functions host expects
         (host.json `messageEncoding: base64`): a plain-text message would never trigger a function.
         """
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
         client = self.queues.get_queue_client(
             name,
             message_encode_policy=TextBase64EncodePolicy(),
@@ -88,6 +103,8 @@ class StorageClients:
 
     def ping(self, *, timeout: float = 5.0) -> None:
         """One request to the table service without retries; raises a store error when it fails."""
+        from azure.core.exceptions import AzureError
+
         try:
             pages = self.tables.query_tables(
                 "TableName eq 'healthcheck'", retry_total=0, connection_timeout=timeout, read_timeout=timeout
@@ -98,6 +115,8 @@ class StorageClients:
             raise translate(exc, "answering a health check") from exc
 
     def _ensure(self, key: str, create: Callable[[], object], what: str) -> None:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
         if key in self._ready:
             return
         with self._lock:

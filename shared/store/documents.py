@@ -1,5 +1,7 @@
 """Versioned documents: one pydantic model stored as a JSON blob, its version the blob's ETag.
 
+The blob SDK is imported on the first read or write (see `shared.store.clients`).
+
 Before the first write there is no blob; `get()` then returns the model's defaults with a
 stable ETag derived from them (`"default-<hash>"`), and a `put()` that sends that ETag back
 succeeds only while the blob still does not exist (`If-None-Match: *`). So the first write is
@@ -11,19 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.storage.blob import BlobClient, ContainerClient, ContentSettings
 from pydantic import BaseModel, ValidationError
 
 from shared.store.errors import DocumentModified, StoredDocumentInvalid, translate
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient, ContainerClient
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +38,7 @@ class VersionedDocumentStore(Generic[M]):
     ) -> None:
         """`container` is a ContainerClient, or a callable giving one (created on first use)."""
         self._container_source = container
-        self._container: ContainerClient | None = container if isinstance(container, ContainerClient) else None
+        self._container: ContainerClient | None = None if callable(container) else container
         self.name = name
         self.model = model
         defaults = model().model_dump_json(by_alias=True)
@@ -56,6 +53,8 @@ class VersionedDocumentStore(Generic[M]):
 
     def get(self) -> tuple[M, str]:
         """The document and its ETag; the defaults and `default_etag` when nothing was stored yet."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             downloader = self._blob().download_blob()
             data = downloader.readall()
@@ -76,6 +75,15 @@ class VersionedDocumentStore(Generic[M]):
         `if_match` None (or `*`) writes unconditionally; `default_etag` writes only if nothing is
         stored yet; any other value only if it is the stored ETag. A mismatch raises `DocumentModified`.
         """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            AzureError,
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+        from azure.storage.blob import ContentSettings
+
         data = doc.model_dump_json(by_alias=True).encode("utf-8")
         settings = ContentSettings(content_type="application/json")
         conditions: dict[str, Any]

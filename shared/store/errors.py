@@ -5,24 +5,25 @@ StorageError                                anything Azure Storage refused or co
 ├── StorageUnavailableError                 connection errors, timeouts, 5xx past the SDK's retries
 ├── StoredDocumentInvalid                   a stored document no longer fits its model
 ├── DocumentModified                        If-Match did not match the stored document (412)
-└── IdempotencyError
-    ├── IdempotencyConflict                 the key was used with another body (409)
-    └── IdempotencyInProgress(retry_after)  another attempt holds a live claim on the key (409)
+├── IdempotencyError
+│   ├── IdempotencyConflict                 the key was used with another body (409)
+│   └── IdempotencyInProgress(retry_after)  another attempt holds a live claim on the key (409)
+└── PersonBusy(retry_after)                 another writer holds a lock of the person (409)
 ```
 
 Azure SDK exceptions never leave the package: `translate()` turns them into this tree
 (`raise translate(exc) from exc`). Messages hold no connection string, key or body.
+
+This module imports no Azure SDK: `shared.http` maps these errors for every function, and a
+function that never touches Storage (or only one of its services) must not pay for the SDKs.
 """
 
 from __future__ import annotations
 
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azure.core.exceptions import AzureError
 
 
 class StorageError(Exception):
@@ -64,8 +65,25 @@ class IdempotencyInProgress(IdempotencyError):
         self.retry_after = retry_after
 
 
+class PersonBusy(StorageError):
+    """Another writer holds a lock of this person (`shared.store.person_locks`) and did not let go
+    in time; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("another step for this person is still being written")
+        self.retry_after = retry_after
+
+
 def translate(exc: AzureError, what: str) -> StorageError:
     """The store error for an Azure SDK failure while doing `what` (a few words, no data)."""
+    # Loaded already: `exc` came from the SDK.
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return StorageUnavailableError(f"Azure Storage did not answer while {what}: {type(exc).__name__}")
     if isinstance(exc, ClientAuthenticationError):

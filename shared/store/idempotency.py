@@ -27,23 +27,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import IdempotencyConflict, IdempotencyInProgress, StorageError, translate
+from shared.store.retry_after import retry_after_seconds
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableEntity
+
+# The table SDK is imported by the methods that call it: a step without an idempotency key,
+# and every function that keeps no records, never loads it (see `shared.store.clients`).
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +50,6 @@ COMPLETED = "completed"
 DEFAULT_RETENTION = timedelta(days=7)
 DEFAULT_LEASE = timedelta(minutes=15)
 MAX_KEY_LENGTH = 200
-# Longest wait suggested to a caller that met a live claim: most attempts finish in seconds.
-MAX_RETRY_AFTER_SECONDS = 10
 
 # Table string properties hold at most 64 KiB (32K UTF-16 code units, and a character may take
 # two); responses are split over several properties, inside the 1 MiB entity limit.
@@ -131,7 +126,7 @@ class IdempotencyStore:
         if retention < DEFAULT_RETENTION:
             raise ValueError("idempotency records must be kept at least 7 days")
         self._table_source = table
-        self._table_client: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table_client: TableClient | None = None if callable(table) else table
         self.retention = retention
         self.lease = lease
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -171,6 +166,10 @@ class IdempotencyStore:
 
     def complete(self, claim: Claim, status: int, body: Any) -> None:
         """Store the response of the attempt holding `claim`; later calls replay it."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         now = self._clock()
         entity = self._entity(claim.scope, claim.key, claim.body_hash, claim.claim_id, now, state=COMPLETED)
         entity["responseStatus"] = int(status)
@@ -191,6 +190,9 @@ class IdempotencyStore:
 
     def release(self, claim: Claim) -> None:
         """Give the key back after a retryable failure, so a retry can claim it at once."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
         try:
             self._table.delete_entity(
                 claim.scope, _row_key(claim.key), etag=claim.etag, match_condition=MatchConditions.IfNotModified
@@ -206,6 +208,8 @@ class IdempotencyStore:
         Rows go in transactions of up to 100 per partition, each delete conditional on the ETag
         the query saw, so a key re-claimed meanwhile is left alone.
         """
+        from azure.core.exceptions import AzureError
+
         now = self._clock()
         deleted = 0
         batches: dict[str, list[TableEntity]] = {}
@@ -231,6 +235,10 @@ class IdempotencyStore:
         return deleted
 
     def _delete_rows(self, rows: list[TableEntity]) -> int:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
         condition = MatchConditions.IfNotModified
         operations: list[Any] = [
             ("delete", row, {"etag": row.metadata["etag"], "match_condition": condition}) for row in rows
@@ -264,12 +272,15 @@ class IdempotencyStore:
             return StoredResponse(status=int(existing["responseStatus"]), body=json.loads(_unchunk(existing)))
         lease_until = _as_datetime(existing.get("leaseUntil"))
         if lease_until > now:
-            remaining = (lease_until - now).total_seconds()
-            raise IdempotencyInProgress(scope, retry_after=max(1, min(MAX_RETRY_AFTER_SECONDS, math.ceil(remaining))))
+            # Retry-After reflects the work in flight: how long the claim has run, against a typical step.
+            age = (now - _as_datetime(existing.get("updatedAt"))).total_seconds()
+            raise IdempotencyInProgress(scope, retry_after=retry_after_seconds(age, (lease_until - now).total_seconds()))
         log.warning("taking over an idempotency claim on %s whose lease ran out", scope)
         return self._take_over(existing, etag, scope, key, body_hash, taken_over=True)
 
     def _try_insert(self, partition: str, row: str, scope: str, key: str, body_hash: str) -> Claim | None:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
         claim_id = uuid.uuid4().hex
         entity = self._entity(scope, key, body_hash, claim_id, self._clock(), state=PENDING)
         try:
@@ -283,6 +294,10 @@ class IdempotencyStore:
     def _take_over(
         self, existing: TableEntity, etag: str, scope: str, key: str, body_hash: str, *, taken_over: bool
     ) -> Claim | None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         claim_id = uuid.uuid4().hex
         entity = self._entity(scope, key, body_hash, claim_id, self._clock(), state=PENDING)
         try:
@@ -296,6 +311,8 @@ class IdempotencyStore:
         return Claim(scope, key, body_hash, claim_id, metadata["etag"], taken_over=taken_over)
 
     def _read(self, partition: str, row: str) -> TableEntity | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             return self._table.get_entity(partition, row)
         except ResourceNotFoundError:

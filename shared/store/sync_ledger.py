@@ -18,12 +18,12 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import StorageError, translate
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class LedgerRecord:
 class SyncLedger:
     def __init__(self, table: TableClient | Callable[[], TableClient]) -> None:
         self._source = table
-        self._table: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table: TableClient | None = None if callable(table) else table
 
     def _client(self) -> TableClient:
         if self._table is None:
@@ -80,6 +80,8 @@ class SyncLedger:
 
     def records(self, entity: str) -> Iterator[LedgerRecord]:
         """Every record of a kind the sync knows, page by page (for a full re-read's comparison)."""
+        from azure.core.exceptions import AzureError
+
         query = f"PartitionKey eq '{_partition(entity)}' and RowKey ge 'd:' and RowKey lt 'd;'"
         try:
             for row in self._client().query_entities(query, results_per_page=1000):
@@ -90,6 +92,9 @@ class SyncLedger:
     # -- writing -----------------------------------------------------------------------------
     def remember(self, record: LedgerRecord) -> None:
         """Store what was synced for a record (values and version); its link is kept as it is."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
         entity: dict[str, Any] = {"PartitionKey": _partition(record.entity), "RowKey": f"d:{record.dynamics_id}",
                                   "values": json.dumps(record.values, ensure_ascii=False, separators=(",", ":"))}
         if record.version is not None:
@@ -109,6 +114,8 @@ class SyncLedger:
         The record must be known (`remember` first). One transaction: the new index row, the
         record's `platformContactId`, the end of the contact's previous link and of the record's
         previous contact."""
+        from azure.data.tables import UpdateMode
+
         partition = _partition(entity)
         contact_key = f"p:{key_part(platform_contact_id)}"
         record = self._read(partition, f"d:{dynamics_id}")
@@ -164,6 +171,8 @@ class SyncLedger:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _read(self, partition: str, row_key: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             return dict(self._client().get_entity(partition, row_key))
         except ResourceNotFoundError:
@@ -172,12 +181,17 @@ class SyncLedger:
             raise translate(exc, "reading the sync ledger") from exc
 
     def _delete(self, partition: str, row_key: str) -> None:
+        from azure.core.exceptions import AzureError
+
         try:
             self._client().delete_entity(partition, row_key)
         except AzureError as exc:
             raise translate(exc, "writing the sync ledger") from exc
 
     def _submit(self, operations: list[Any], what: str) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
         try:
             self._client().submit_transaction(operations)
         except TableTransactionError as exc:

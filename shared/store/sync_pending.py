@@ -20,19 +20,13 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import StorageError, translate
 from shared.store.sync_ledger import key_part
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +68,7 @@ class PendingChange:
 class SyncPendingStore:
     def __init__(self, table: TableClient | Callable[[], TableClient]) -> None:
         self._source = table
-        self._table: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table: TableClient | None = None if callable(table) else table
 
     def _client(self) -> TableClient:
         if self._table is None:
@@ -85,6 +79,9 @@ class SyncPendingStore:
 
     # -- enqueues -----------------------------------------------------------------------------
     def enqueue(self, kind: str, platform_contact_id: str, person: Mapping[str, Any], arrival: str | None = None) -> None:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
         partition = _enqueue_partition(kind)
         index_key = f"i:{key_part(platform_contact_id)}"
         new_arrival = arrival or arrival_key()
@@ -107,6 +104,8 @@ class SyncPendingStore:
 
     def pending_enqueues(self, kind: str, before: str) -> Iterator[PendingEnqueue]:
         """The enqueues of a kind that arrived before `before` (an `arrival_key`), oldest first."""
+        from azure.core.exceptions import AzureError
+
         query = (f"PartitionKey eq '{_enqueue_partition(kind)}' and RowKey ge 'a:' "
                  f"and RowKey lt 'a:{before}'")
         try:
@@ -118,6 +117,8 @@ class SyncPendingStore:
 
     def finish_enqueue(self, item: PendingEnqueue) -> None:
         """The run dealt with `item`: drop it, and its index row unless a newer enqueue replaced it."""
+        from azure.core import MatchConditions
+
         partition = _enqueue_partition(item.kind)
         index_key = f"i:{key_part(item.platform_contact_id)}"
         index = self._read(partition, index_key)
@@ -168,6 +169,8 @@ class SyncPendingStore:
 
     def pending_changes(self) -> Iterator[PendingChange]:
         """Every contact with a change not applied yet, page by page."""
+        from azure.core.exceptions import AzureError
+
         query = f"PartitionKey eq '{_CHANGES}' and RowKey ge 'c:' and RowKey lt 'c;' and pending eq true"
         try:
             for row in self._client().query_entities(query, results_per_page=500):
@@ -206,6 +209,10 @@ class SyncPendingStore:
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _write_change(self, entity: dict[str, Any], etag: str | None) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
         table = self._client()
         try:
             if etag is None:
@@ -220,6 +227,8 @@ class SyncPendingStore:
         return True
 
     def _read(self, partition: str, row_key: str) -> Any:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             return self._client().get_entity(partition, row_key)
         except ResourceNotFoundError:
@@ -228,6 +237,8 @@ class SyncPendingStore:
             raise translate(exc, "reading the sync's pending work") from exc
 
     def _delete(self, partition: str, row_key: str) -> None:
+        from azure.core.exceptions import AzureError
+
         try:
             self._client().delete_entity(partition, row_key)
         except AzureError as exc:
@@ -235,6 +246,9 @@ class SyncPendingStore:
 
     def _try(self, operations: list[Any], what: str) -> bool:
         """Submit one transaction; False when a condition failed (someone else wrote meanwhile)."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
         try:
             self._client().submit_transaction(operations)
         except TableTransactionError:

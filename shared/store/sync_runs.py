@@ -14,20 +14,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, UpdateMode
-from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import StorageError, translate
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+    from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +44,7 @@ def new_run_id(queued_ms: int) -> str:
 class SyncRunStore:
     def __init__(self, table: TableClient | Callable[[], TableClient]) -> None:
         self._source = table
-        self._table: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table: TableClient | None = None if callable(table) else table
 
     def _client(self) -> TableClient:
         if self._table is None:
@@ -67,6 +60,8 @@ class SyncRunStore:
 
     def start(self, run_id: str, run: dict[str, Any], saved_at: float | None = None) -> None:
         """Store a queued run and make it the current one; `RunActive` when one already is."""
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
         try:
             self._client().create_entity({"PartitionKey": _CURRENT[0], "RowKey": _CURRENT[1], "runId": run_id})
         except ResourceExistsError:
@@ -78,6 +73,9 @@ class SyncRunStore:
 
     def save(self, run_id: str, run: dict[str, Any], saved_at: float | None = None) -> None:
         """Store the run document; `saved_at` (epoch seconds, default now) says when it last moved."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
         entity = {"PartitionKey": _RUNS, "RowKey": run_id, "status": run["status"],
                   "savedAt": time.time() if saved_at is None else saved_at,
                   "doc": json.dumps(run, ensure_ascii=False, separators=(",", ":"))}
@@ -88,6 +86,9 @@ class SyncRunStore:
 
     def release(self, run_id: str) -> None:
         """The run ended: it is no longer the current one."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+
         pointer = self._read(*_CURRENT)
         if pointer is None or pointer["runId"] != run_id:
             return
@@ -112,6 +113,8 @@ class SyncRunStore:
 
     def newest(self, top: int | None = None) -> Iterator[dict[str, Any]]:
         """Runs newest first (by queue time)."""
+        from azure.core.exceptions import AzureError
+
         try:
             rows = self._client().query_entities(f"PartitionKey eq '{_RUNS}'", results_per_page=min(top or 100, 100))
             for count, row in enumerate(rows):
@@ -122,6 +125,8 @@ class SyncRunStore:
             raise translate(exc, "reading sync runs") from exc
 
     def _read(self, partition: str, row_key: str) -> Any:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         if "'" in row_key or "/" in row_key:
             return None
         try:
@@ -143,6 +148,8 @@ class RunLease:
         self._lease: BlobLeaseClient | None = None
 
     def _blob(self) -> BlobClient:
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
         source = self._source
         container = source() if callable(source) else source
         blob = container.get_blob_client(self._name)
@@ -157,6 +164,8 @@ class RunLease:
 
     def acquire(self) -> bool:
         """Take the lease; False when another delivery holds it."""
+        from azure.core.exceptions import HttpResponseError
+
         try:
             self._lease = self._blob().acquire_lease(lease_duration=self.DURATION)
         except HttpResponseError as exc:
@@ -166,6 +175,8 @@ class RunLease:
         return True
 
     def renew(self) -> None:
+        from azure.core.exceptions import AzureError
+
         if self._lease is not None:
             try:
                 self._lease.renew()
@@ -173,6 +184,8 @@ class RunLease:
                 raise translate(exc, "renewing the sync lease") from exc
 
     def release(self) -> None:
+        from azure.core.exceptions import AzureError
+
         if self._lease is not None:
             try:
                 self._lease.release()

@@ -10,18 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from shared.store.errors import DocumentModified, translate
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +45,7 @@ class KindState:
 class SyncStateStore:
     def __init__(self, table: TableClient | Callable[[], TableClient]) -> None:
         self._source = table
-        self._table: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table: TableClient | None = None if callable(table) else table
 
     def _client(self) -> TableClient:
         if self._table is None:
@@ -61,6 +55,8 @@ class SyncStateStore:
         return self._table
 
     def get(self, kind: str) -> KindState:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
         try:
             entity = self._client().get_entity(_PARTITION, kind)
         except ResourceNotFoundError:
@@ -80,6 +76,10 @@ class SyncStateStore:
     def save(self, state: KindState) -> KindState:
         """Write `state` if the row is still the one it was read from (`DocumentModified` otherwise:
         another run moved it on). Returns the state with its new ETag."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
         entity: dict[str, Any] = {"PartitionKey": _PARTITION, "RowKey": state.kind,
                                   "initialPending": state.initial_pending}
         for name, value in (("lastKey", state.last_key), ("deltaLink", state.delta_link),
@@ -101,6 +101,9 @@ class SyncStateStore:
 
     def restart(self, kinds: Iterable[str]) -> None:
         """Make the next run an initial sync of each kind from scratch, whatever state it is in."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
         table = self._client()
         for kind in kinds:
             entity = {"PartitionKey": _PARTITION, "RowKey": kind, "initialPending": True}

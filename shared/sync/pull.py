@@ -12,15 +12,18 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.dynamics import DataverseClient, DeletedRecord, DeltaTokenExpiredError, Filter, Query
+from shared.dynamics import DeletedRecord, DeltaTokenExpiredError, Filter, Query
 from shared.masking import mask_text
 from shared.store.sync_ledger import LedgerRecord, SyncLedger
 from shared.store.sync_state import KindState, SyncStateStore
 from shared.sync.messages import message, platform_fields
 from shared.sync.people import KIND_TAGS, PUSHED_FROM_DYNAMICS
 from shared.sync.selection import KindReads
+
+if TYPE_CHECKING:
+    from shared.dynamics import DataverseClient
 
 log = logging.getLogger(__name__)
 

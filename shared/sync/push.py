@@ -12,11 +12,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import SyncSettings
 from shared.dynamics import (
-    DataverseClient,
     DataverseError,
     DataverseUnavailableError,
     Expand,
@@ -34,6 +33,9 @@ from shared.sync.models import SyncPerson
 from shared.sync.people import columns_for, eligible
 from shared.sync.pull import MAX_CONFLICTS, Tally
 from shared.sync.selection import KindReads
+
+if TYPE_CHECKING:
+    from shared.dynamics import DataverseClient
 
 log = logging.getLogger(__name__)
 

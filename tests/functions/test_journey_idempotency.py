@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from devtools import stack
+from shared.store import IdempotencyStore, StorageClients, body_hash
 from tests.functions.journey_helpers import (
     Case,
     Counter,
@@ -117,6 +119,23 @@ def test_when_dynamics_fails_the_key_is_released_and_the_retry_writes_once(
     assert len(dynamics.find("leads", emailaddress1=email)) == 1
 
 
+def test_when_a_key_is_in_progress_retry_after_reflects_how_long_the_first_attempt_has_run(
+    journey: Journey, dynamics: Dynamics, storage_connection_string: str
+) -> None:
+    """A claim taken 30 s ago (as by an attempt still waiting on a throttled Dynamics): the retry
+    is told to come back in about as long again, not in a fixed few seconds."""
+    email, key = unique_email(), new_id()
+    body = lead_body(email, key)
+    table = StorageClients.from_connection_string(storage_connection_string).table("idempotency")
+    started = datetime.now(UTC) - timedelta(seconds=30)
+    IdempotencyStore(table, clock=lambda: started).begin("CreateUpdateLead", key, body_hash(body))
+    counter = Counter(dynamics)
+    in_progress = journey.post("lead", body)
+    assert in_progress.status_code == 409 and in_progress.json()["code"] == "idempotencyKeyInProgress"
+    assert 30 <= int(in_progress.headers["Retry-After"]) <= 60
+    assert counter.total() == 0
+
+
 def test_when_a_dry_run_carries_a_key_nothing_is_stored(journey: Journey, dynamics: Dynamics) -> None:
     email, key = unique_email(), new_id()
     dry = journey.ok("lead", lead_body(email, key, dryRun=True))
@@ -147,7 +166,8 @@ LEASE_SECONDS = 5
 def fragile_host(stack_logs: Path, azurite: stack.Service, emulator: stack.Service, function_key: str) -> Any:
     """A host of its own (short idempotency lease, own table) that a test may kill and restart."""
     env = {**azurite.env, **emulator.env, "LOCAL_FUNCTION_KEY": function_key,
-           "IDEMPOTENCY_LEASE_SECONDS": str(LEASE_SECONDS), "IDEMPOTENCY_TABLE": f"crash{new_id()[:8]}"}
+           "IDEMPOTENCY_LEASE_SECONDS": str(LEASE_SECONDS), "PERSON_LOCK_LEASE_SECONDS": str(LEASE_SECONDS),
+           "IDEMPOTENCY_TABLE": f"crash{new_id()[:8]}"}
     hosts: list[stack.Service] = []
 
     def start() -> stack.Service:

@@ -95,7 +95,8 @@ def test_readme_explains_every_example_setting() -> None:
 @pytest.mark.parametrize(
     ("env_name", "field"),
     [("IDEMPOTENCY_RETENTION_DAYS", "idempotency_retention_days"),
-     ("IDEMPOTENCY_LEASE_SECONDS", "idempotency_lease_seconds")],
+     ("IDEMPOTENCY_LEASE_SECONDS", "idempotency_lease_seconds"),
+     ("PERSON_LOCK_LEASE_SECONDS", "person_lock_lease_seconds")],
 )
 def test_readme_states_the_bounds_the_settings_enforce(env_name: str, field: str) -> None:
     row = next(line for line in _readme_section("Settings").splitlines() if line.startswith(f"| `{env_name}`"))

@@ -32,6 +32,7 @@ from shared.store import (
     DocumentModified,
     IdempotencyConflict,
     IdempotencyInProgress,
+    PersonBusy,
     StorageError,
     StorageUnavailableError,
 )
@@ -238,6 +239,7 @@ def test_a_problem_error_with_a_code_carries_it() -> None:
         (RecordNotFoundError(404, "0x80040217", "gone"), 502, "dynamicsError", None),
         (IdempotencyConflict("CreateUpdateLead"), 409, "idempotencyKeyReused", None),
         (IdempotencyInProgress("CreateUpdateLead", retry_after=4), 409, "idempotencyKeyInProgress", "4"),
+        (PersonBusy(3), 409, "personBusy", "3"),
         (DocumentModified("changed"), 412, "documentModified", None),
         (StorageUnavailableError("down"), 503, "storageUnavailable", "5"),
     ],

@@ -110,6 +110,10 @@ def test_optional_settings_have_safe_defaults_and_limits() -> None:
     for out_of_range in ("4", "86401", "soon"):
         with pytest.raises(SettingsError, match="IDEMPOTENCY_LEASE_SECONDS"):
             settings(IDEMPOTENCY_LEASE_SECONDS=out_of_range)
+    assert s.person_lock_lease_seconds == 60
+    for out_of_range in ("4", "601"):
+        with pytest.raises(SettingsError, match="PERSON_LOCK_LEASE_SECONDS"):
+            settings(PERSON_LOCK_LEASE_SECONDS=out_of_range)
     with pytest.raises(SettingsError, match="IDEMPOTENCY_TABLE"):
         settings(IDEMPOTENCY_TABLE="bad-name!")
     with pytest.raises(SettingsError, match="CONFIG_CONTAINER"):

@@ -83,12 +83,24 @@ def test_when_another_endpoint_uses_the_key_it_is_independent(store: Idempotency
     assert isinstance(other, Claim)
 
 
-def test_when_a_claim_is_pending_and_fresh_begin_raises_in_progress(store: IdempotencyStore, clock: Clock) -> None:
+@pytest.mark.parametrize(
+    ("claim_age", "retry_after"),
+    [
+        (timedelta(seconds=0.5), 2),  # just started: what is left of a typical step, rounded up
+        (timedelta(seconds=1.5), 1),
+        (timedelta(seconds=12), 12),  # dragging: as long again as it has run
+        (timedelta(minutes=5), 60),  # at most a minute
+        (timedelta(minutes=14, seconds=50), 10),  # never past the end of the lease (15 min)
+    ],
+)
+def test_when_a_claim_is_pending_and_fresh_begin_raises_in_progress_with_a_retry_after_from_its_age(
+    store: IdempotencyStore, clock: Clock, claim_age: timedelta, retry_after: int
+) -> None:
     store.begin("CreateUpdateLead", "k-1", body_hash(BODY))
-    clock.advance(minutes=5)
+    clock.advance(seconds=claim_age.total_seconds())
     with pytest.raises(IdempotencyInProgress) as raised:
         store.begin("CreateUpdateLead", "k-1", body_hash(BODY))
-    assert 1 <= raised.value.retry_after <= 10
+    assert raised.value.retry_after == retry_after
 
 
 def test_when_a_pending_claim_outlived_its_lease_it_is_taken_over(store: IdempotencyStore, clock: Clock) -> None:
