@@ -45,6 +45,8 @@ class PendingEnqueue:
     arrival: str
     platform_contact_id: str
     person: dict[str, Any]
+    attempts: int = 0
+    """Runs that already failed to carry it out."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class PendingChange:
     tags: list[str] | None = None
     tags_at: str | None = None
     applied_at: str | None = None
+    attempts: int = 0
+    """Runs that already failed to write it."""
     etag: str | None = None
 
     @property
@@ -111,7 +115,7 @@ class SyncPendingStore:
         try:
             for row in self._client().query_entities(query, results_per_page=500):
                 yield PendingEnqueue(kind, str(row["RowKey"])[2:], str(row["platformContactId"]),
-                                     json.loads(row["person"]))
+                                     json.loads(row["person"]), int(row.get("attempts") or 0))
         except AzureError as exc:
             raise translate(exc, f"reading the pending {kind} enqueues") from exc
 
@@ -128,6 +132,10 @@ class SyncPendingStore:
                                                  "match_condition": MatchConditions.IfNotModified}))
         if not self._try(operations, f"finishing a {item.kind} enqueue"):
             self._delete(partition, f"a:{item.arrival}")  # a newer enqueue took the index meanwhile
+
+    def retry_enqueue(self, item: PendingEnqueue) -> None:
+        """The run failed to carry `item` out: it stays for the next run, one attempt more."""
+        self._count_attempt(_enqueue_partition(item.kind), f"a:{item.arrival}", item.attempts + 1)
 
     def pending_kinds(self, platform_contact_id: str) -> list[str]:
         return [kind for kind in ("lead", "contact")
@@ -195,6 +203,10 @@ class SyncPendingStore:
                 return
         raise StorageError("finishing a pending change kept colliding with other writers")
 
+    def retry_change(self, change: PendingChange) -> None:
+        """The run failed to write `change`: it stays for the next run, one attempt more."""
+        self._count_attempt(_CHANGES, f"c:{key_part(change.platform_contact_id)}", change.attempts + 1)
+
     def drop_change(self, platform_contact_id: str) -> None:
         """Forget a contact's pending change (its link ended); `appliedAt` is kept."""
         for _ in range(_MERGE_ATTEMPTS):
@@ -225,6 +237,18 @@ class SyncPendingStore:
         except AzureError as exc:
             raise translate(exc, "writing a pending change") from exc
         return True
+
+    def _count_attempt(self, partition: str, row_key: str, attempts: int) -> None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._client().update_entity({"PartitionKey": partition, "RowKey": row_key, "attempts": attempts},
+                                         mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            pass  # replaced by a newer enqueue meanwhile: that one starts afresh
+        except AzureError as exc:
+            raise translate(exc, "counting a failed attempt") from exc
 
     def _read(self, partition: str, row_key: str) -> Any:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -290,5 +314,6 @@ def _change(row: Any) -> PendingChange:
         tags=json.loads(tags) if isinstance(tags, str) else None,
         tags_at=row.get("tagsAt") or None,
         applied_at=row.get("appliedAt") or None,
+        attempts=int(row.get("attempts") or 0),
         etag=str(row.metadata["etag"]),
     )

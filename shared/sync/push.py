@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 5
+
 _CONTACT_ACCOUNT = Expand("parentcustomerid_account", select=["accountid"])
 
 
@@ -86,8 +88,21 @@ class Push:
             except DataverseUnavailableError:
                 raise  # the run fails; the enqueue waits for the next one
             except DataverseError as exc:
-                self.ctx.tally.error(kind, None, item.platform_contact_id, exc.code or "dynamicsRefused", exc.message)
+                if self._failed(kind, None, item.platform_contact_id, item.attempts, exc):
+                    self.ctx.pending.retry_enqueue(item)
+                    continue
             self.ctx.pending.finish_enqueue(item)
+
+    def _failed(self, kind: str, dynamics_id: str | None, platform_contact_id: str | None, attempts: int,
+                exc: DataverseError) -> bool:
+        """Count the failure; True when the item is tried again at the next run, False when this
+        was its last try (listed as `gaveUp`)."""
+        if attempts + 1 >= MAX_ATTEMPTS:
+            self.ctx.tally.error(kind, dynamics_id, platform_contact_id, "gaveUp",
+                                 f"Given up after {MAX_ATTEMPTS} runs: {exc.code} {exc.message}")
+            return False
+        self.ctx.tally.error(kind, dynamics_id, platform_contact_id, exc.code or "dynamicsRefused", exc.message)
+        return True
 
     def _enqueue(self, item: PendingEnqueue) -> None:
         ctx, kind = self.ctx, item.kind
@@ -146,7 +161,7 @@ class Push:
     # -- changes --------------------------------------------------------------------------------
     def changes(self) -> None:
         for change in self.ctx.pending.pending_changes():
-            pushed_any = False
+            pushed_any = retry = False
             for kind in ("lead", "contact"):
                 record = self.ctx.ledger.get_link(kind, change.platform_contact_id)
                 if record is None or (change.tags is not None and not eligible(kind, change.tags,
@@ -157,9 +172,12 @@ class Push:
                 except DataverseUnavailableError:
                     raise
                 except DataverseError as exc:
-                    self.ctx.tally.error(kind, record.dynamics_id, change.platform_contact_id,
-                                         exc.code or "dynamicsRefused", exc.message)
+                    # Tried again as a whole: a kind already written then finds nothing new.
+                    retry = self._failed(kind, record.dynamics_id, change.platform_contact_id, change.attempts, exc)
                     pushed_any = True
+            if retry:
+                self.ctx.pending.retry_change(change)
+                continue
             if not pushed_any:
                 self.ctx.tally.add("skipped")
             self.ctx.pending.finish_change(change)

@@ -445,3 +445,26 @@ def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sen
     assert (resumed["status"], resumed["initialSync"], resumed["counts"]["pulled"]) == ("succeeded", ["lead"], 3)
     rest = messages()
     assert len({m["dynamicsId"] for m in sent + rest}) == len(sent + rest) == 5
+
+
+def test_when_dynamics_refuses_a_record_it_is_retried_at_each_run_then_given_up_and_listed(
+        dataverse: Dataverse) -> None:
+    size = {"platform": "platformFields.size", "dynamics": "numberofemployees", "direction": "toDynamics"}
+    put_settings({"fieldMappings": {"lead": [*json.loads(json.dumps(
+        [{"platform": "firstName", "dynamics": "firstname", "direction": "both"}])), size]}})
+    enqueue({"id": "pc-8", "email": "p8@example.com", "platformFields": {"size": "lots"}})
+    enqueue({"id": "pc-9", "email": "p9@example.com", "platformFields": {"size": 12}})
+    first = run_to_end()
+    assert (first["status"], first["counts"]["created"], first["counts"]["errors"]) == ("partial", 1, 1)
+    assert first["firstErrors"][0]["platformContactId"] == "pc-8"
+    assert first["firstErrors"][0]["code"] == "0x80048d19"
+    change({"id": "pc-9", "platformFields": {"size": "many"}}, "2026-05-01T10:00:00Z")
+    codes = []
+    for _ in range(5):
+        run = run_to_end()
+        codes.append(sorted(e["code"] for e in run["firstErrors"]))
+    # The enqueue failed at runs 1-5 and is given up at its 5th; the change at runs 2-6.
+    assert codes == [["0x80048d19", "0x80048d19"]] * 3 + [["0x80048d19", "gaveUp"], ["gaveUp"]]
+    assert dependencies().sync_pending.pending_kinds("pc-8") == []
+    assert list(dependencies().sync_pending.pending_changes()) == []
+    assert run_to_end()["status"] == "succeeded"
