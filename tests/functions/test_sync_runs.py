@@ -468,3 +468,27 @@ def test_when_dynamics_refuses_a_record_it_is_retried_at_each_run_then_given_up_
     assert dependencies().sync_pending.pending_kinds("pc-8") == []
     assert list(dependencies().sync_pending.pending_changes()) == []
     assert run_to_end()["status"] == "succeeded"
+
+
+def test_when_a_record_merges_into_one_the_platform_does_not_know_the_survivor_follows_as_created(
+        dataverse: Dataverse) -> None:
+    keep, lose = dataverse.seed({"contacts": [{"lastname": "Keep", "emailaddress1": "k@x.com"},
+                                              {"lastname": "Lose", "emailaddress1": "l@x.com"}]})["contacts"]
+    put_settings({"dataConfiguration": {"contact": {"enabled": True, "criteria": [
+        {"field": "lastname", "op": "eq", "value": "Lose"}]}}})
+    run_to_end()
+    assert [m["dynamicsId"] for m in messages()] == [lose]
+    assert Links.main(request("POST", "sync/links", {"platformContactId": "pc-7", "entity": "contact",
+                                                     "dynamicsId": lose})).status_code == 204
+    merge = {"Target": {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": keep},
+             "Subordinate": {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": lose},
+             "UpdateContent": {"@odata.type": "Microsoft.Dynamics.CRM.contact"}, "PerformParentingChecks": False}
+    dv(dataverse, "POST", "Merge", merge)
+    run_to_end()
+    sent = {(m["kind"], m["reason"]): m for m in messages()}
+    assert set(sent) == {("unlink", "merged"), ("upsert", "created")}
+    assert sent[("unlink", "merged")]["survivor"] == {"entity": "contact", "dynamicsId": keep,
+                                                      "platformContactId": "pc-7"}
+    survivor = sent[("upsert", "created")]
+    assert (survivor["dynamicsId"], survivor["platformContactId"]) == (keep, "pc-7")
+    assert link_of("pc-7", "contact") == keep
