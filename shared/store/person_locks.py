@@ -34,19 +34,16 @@ import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared.store.errors import PersonBusy, translate
 from shared.store.retry_after import retry_after_seconds
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+# The table SDK is imported by the methods that call it, as in `shared.store.idempotency`: a
+# function that never takes a lock (Health, Config, a dry run) never loads it.
 
 __all__ = ["DEFAULT_LEASE", "DEFAULT_WAIT_SECONDS", "HeldLocks", "ManyLocks", "PersonLocks"]
 
@@ -104,7 +101,7 @@ class PersonLocks:
         if lease <= timedelta(0) or wait_seconds < 0:
             raise ValueError("a lock lease must be positive and a wait not negative")
         self._table_source = table
-        self._table_client: TableClient | None = table if isinstance(table, TableClient) else None
+        self._table_client: TableClient | None = None if callable(table) else table
         self.lease = lease
         self.wait_seconds = wait_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -179,6 +176,10 @@ class PersonLocks:
         A writer whose look-up ran long calls this before it writes: a lease that ran out may
         have been taken over, and then the look-up is stale.
         """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         now = self._clock()
         renewed: list[tuple[str, str, str]] = []
         for index, (partition, row, etag) in enumerate(held.rows):
@@ -212,6 +213,8 @@ class PersonLocks:
 
     def purge_expired(self) -> int:
         """Delete the rows of holders that died (their lease has passed); returns how many."""
+        from azure.core.exceptions import AzureError
+
         now = self._clock()
         try:
             rows = [
@@ -229,6 +232,9 @@ class PersonLocks:
     ) -> tuple[dict[_Address, str], dict[_Address, int]]:
         """Insert every address (a transaction per partition chunk, key by key when one fails):
         the ETags of those taken, the `Retry-After` of those held by someone else."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
         taken: dict[_Address, str] = {}
         blocked: dict[_Address, int] = {}
         for chunk in _chunks(addresses, lambda address: address[0]):
@@ -252,6 +258,15 @@ class PersonLocks:
 
     def _take_one(self, address: _Address, owner: str, now: datetime) -> str | int:
         """The ETag of the row once taken, or the `Retry-After` of the live holder."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            AzureError,
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+        from azure.data.tables import UpdateMode
+
         partition, row = address
         entity = self._entity(partition, row, owner, now)
         # Each pass either decides or loses a race to another writer; a few passes suffice.
@@ -288,6 +303,10 @@ class PersonLocks:
 
     def _delete(self, rows: list[tuple[str, str, str]]) -> int:
         """ETag-conditional deletes, a transaction per partition chunk; rows changed or gone are left."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
         condition = MatchConditions.IfNotModified
         deleted = 0
         for chunk in _chunks([((p, r), etag) for p, r, etag in rows], lambda item: item[0][0]):
