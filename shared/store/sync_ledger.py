@@ -78,13 +78,20 @@ class SyncLedger:
         record = self.get_record(entity, str(index["dynamicsId"]))
         return record if record is not None and record.platform_contact_id == platform_contact_id else None
 
+    def knows_any(self, entity: str) -> bool:
+        """Whether the ledger holds any record of a kind (one row read at most)."""
+        return next(self._query(entity, per_page=1), None) is not None
+
     def records(self, entity: str) -> Iterator[LedgerRecord]:
         """Every record of a kind the sync knows, page by page (for a full re-read's comparison)."""
+        return self._query(entity, per_page=1000)
+
+    def _query(self, entity: str, *, per_page: int) -> Iterator[LedgerRecord]:
         from azure.core.exceptions import AzureError
 
         query = f"PartitionKey eq '{_partition(entity)}' and RowKey ge 'd:' and RowKey lt 'd;'"
         try:
-            for row in self._client().query_entities(query, results_per_page=1000):
+            for row in self._client().query_entities(query, results_per_page=per_page):
                 yield _record(entity, row)
         except AzureError as exc:
             raise translate(exc, f"reading the {entity} ledger") from exc

@@ -108,11 +108,14 @@ class KindPull:
             # The token (or watermark) is taken before the first page: what changes meanwhile
             # reaches the next run.
             state = self._save(replace(self._start_point(state), generation=secrets.token_hex(8)))
+        # A kind the ledger knows nothing of (the usual first sync) needs no look-up per row: the
+        # rows of later pages have keys no earlier page had.
+        known = ctx.ledger.knows_any(self.kind)
         for page in ctx.client.list_pages_by_key(reads.entity_set, select=reads.select, filter=reads.selection,
                                                  after=state.last_key, page_size=ctx.page_size):
             for row in page:
-                self._row(row, ctx.ledger.get_record(self.kind, str(row[reads.key])), "initialSync",
-                          state.generation)
+                record = ctx.ledger.get_record(self.kind, str(row[reads.key])) if known else None
+                self._row(row, record, "initialSync", state.generation)
             state = self._save(replace(state, last_key=str(page[-1][reads.key])))
             ctx.renew()
             if ctx.out_of_time():

@@ -82,3 +82,9 @@ def test_when_keys_hold_refused_characters_they_are_escaped_without_collisions()
     assert key_part("a%2Fb") == "a%252Fb"
     assert key_part("Ab\x07") == "Ab%07"
     assert len({key_part(t) for t in ("a/b", "a%2Fb", "a#b", "a?b", "a\\b")}) == 5
+
+
+def test_whether_the_ledger_knows_any_record_of_a_kind(ledger: SyncLedger) -> None:
+    assert not ledger.knows_any("lead")
+    known(ledger, D1)
+    assert ledger.knows_any("lead") and not ledger.knows_any("contact")
