@@ -51,6 +51,8 @@ class LedgerRecord:
     """The initial sync (`KindState.generation`) that last sent the record: a resumed one skips it."""
     origin: str | None = None
     """`platform` for a record the sync created or matched for an enqueue, else None (from Dynamics)."""
+    written: int | None = None
+    """The `versionnumber` the sync's own last write produced: seeing it again is an echo."""
 
 
 class SyncLedger:
@@ -110,6 +112,8 @@ class SyncLedger:
             entity["initialGeneration"] = record.generation
         if record.origin is not None:
             entity["origin"] = record.origin
+        if record.written is not None:
+            entity["writtenVersion"] = str(record.written)
         try:
             self._client().upsert_entity(entity, mode=UpdateMode.MERGE)
         except AzureError as exc:
@@ -225,4 +229,5 @@ def _record(entity: str, row: dict[str, Any]) -> LedgerRecord:
         linked_at=row.get("linkedAt") or None,
         generation=row.get("initialGeneration") or None,
         origin=row.get("origin") or None,
+        written=int(row["writtenVersion"]) if row.get("writtenVersion") else None,
     )

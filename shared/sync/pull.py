@@ -220,8 +220,8 @@ class KindPull:
                               origin=record.origin)
             return
         if record.version is not None and version <= record.version:
-            if version == record.version and not rereading:
-                self.ctx.tally.add("echoes")  # the row as the sync itself last wrote or sent it
+            if version == record.written and not rereading:
+                self.ctx.tally.add("echoes")  # the row as the sync itself last wrote it
             return
         if fields == record.values:
             self.ctx.tally.add("echoes")

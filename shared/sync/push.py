@@ -139,9 +139,9 @@ class Push:
         except RecordExistsError:
             log.info("sync: an earlier attempt already created this %s", kind)  # its id derives from the enqueue
         row = ctx.client.get_record(reads.entity_set, record_id, select=list(reads.select))
-        ctx.ledger.remember(LedgerRecord(kind, record_id, version=int(row["versionnumber"]),
-                                         values=platform_fields(row, reads.pulled), origin="platform",
-                                         generation=f"run:{ctx.run_id}"))
+        version = int(row["versionnumber"])
+        ctx.ledger.remember(LedgerRecord(kind, record_id, version=version, values=platform_fields(row, reads.pulled),
+                                         origin="platform", generation=f"run:{ctx.run_id}", written=version))
         ctx.ledger.link(kind, person.id, record_id, ctx.now_text())
         ctx.tally.add("created")
 
@@ -231,7 +231,8 @@ class Push:
                            version=version, fields=platform_fields(current, reads.pulled))
             if ctx.send(body):
                 ctx.tally.add("pulled")
-        ctx.ledger.remember(replace(record, version=version, values=values))
+        ctx.ledger.remember(replace(record, version=version, values=values,
+                                    written=version if data else record.written))
         return True
 
     def _winner(self, platform_at: str, modified: dt.datetime) -> str:
