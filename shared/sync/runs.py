@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -29,6 +30,7 @@ from shared.sync.selection import kind_reads
 
 if TYPE_CHECKING:
     from shared.app import Dependencies
+    from shared.dynamics import DataverseClient
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +206,8 @@ def _end(deps: Dependencies, run_id: str, run: dict[str, Any], tally: Tally, req
     log.info("sync run %s %s: %s", run_id, status, tally.counts)
 
 
-def _sync_all(deps: Dependencies, run_id: str, client: Any, tally: Tally, *, push: bool, out_of_time: Any,
-              renew: Any) -> bool:
+def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: Tally, *, push: bool,
+              out_of_time: Callable[[], bool], renew: Callable[[], None]) -> bool:
     """Push (first delivery only), then pull every enabled kind; False when time ran out."""
     settings, _ = deps.sync_settings_store.get()
     config, _ = deps.config_store.get()
