@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
+# make run's ports: make run FUNCTIONS_PORT=8071 EMULATOR_PORT=8072 AZURITE_PORTS="20000 20001 20002"
+FUNCTIONS_PORT ?= 7071
+EMULATOR_PORT ?= 7072
+AZURITE_PORTS ?= 10000 10001 10002
 
 .DEFAULT_GOAL := help
 PACKAGE_NAME ?= dynamics-connector
@@ -17,7 +21,7 @@ PACKAGE_NAME ?= dynamics-connector
 help:
 	@echo "make demo    start Azurite, the Dataverse emulator and the function host; run a scripted journey"
 	@echo "make test    ruff, mypy and pytest (starts and stops its own Azurite and emulator)"
-	@echo "make run     the local stack on fixed ports (functions :7071, emulator :7072) until Ctrl-C"
+	@echo "make run     the local stack until Ctrl-C (functions :7071, emulator :7072; FUNCTIONS_PORT=... to change)"
 	@echo "make bench   the benchmarks under bench/"
 	@echo "make package dist/$(PACKAGE_NAME).zip, the run-from-package zip for Azure (docs/DEPLOY.md)"
 	@echo "make lock    recompile requirements.lock (pins and hashes) after changing requirements.txt"
@@ -40,7 +44,8 @@ $(NODE_STAMP): package.json package-lock.json
 
 # devtools.run copies local.settings.example.json to local.settings.json the first time.
 run: $(VENV_STAMP) $(NODE_STAMP)
-	$(PY) -m devtools.run
+	$(PY) -m devtools.run --functions-port $(FUNCTIONS_PORT) --emulator-port $(EMULATOR_PORT) \
+		--azurite-ports $(AZURITE_PORTS)
 
 demo: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m devtools.demo

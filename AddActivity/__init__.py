@@ -1,4 +1,4 @@
-"""HTTP journey step: see shared.steps.add_activity and CONTRACT (POST /api/journey/add-activity)."""
+"""HTTP journey step: POST /api/journey/add-activity (docs/STEPS.md, shared.steps.add_activity)."""
 
 import azure.functions as func
 

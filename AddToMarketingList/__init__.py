@@ -1,4 +1,4 @@
-"""HTTP journey step: see shared.steps.add_to_marketing_list and CONTRACT (POST /api/journey/add-to-marketing-list)."""
+"""HTTP journey step: POST /api/journey/add-to-marketing-list (docs/STEPS.md, shared.steps.add_to_marketing_list)."""
 
 import azure.functions as func
 

@@ -1,4 +1,4 @@
-"""HTTP journey step: see shared.steps.create_update_lead and CONTRACT (POST /api/journey/create-update-lead)."""
+"""HTTP journey step: POST /api/journey/create-update-lead (docs/STEPS.md, shared.steps.create_update_lead)."""
 
 import azure.functions as func
 

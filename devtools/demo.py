@@ -224,7 +224,7 @@ STEP_NAMES = {LEAD_STEP: "CreateUpdateLead", ACTIVITY_STEP: "AddActivity", LIST_
 
 # One row per journey-step call: step, person (masked e-mail), outcome, reason, record, round trips.
 JOURNEY_ROWS: list[list[str]] = []
-# What the journey must show: every outcome and reason code of the three steps (CONTRACT).
+# What the journey must show: every outcome and reason code of the three steps (docs/STEPS.md).
 JOURNEY_MUST_SHOW = {
     "created", "updated", "skipped", "activityLogged", "added", "alreadyMember",
     "existsAsContact", "noMatchingLead", "noMatchingContact", "noMatch",

@@ -1,7 +1,10 @@
 """`make run`: the local stack on fixed ports until Ctrl-C.
 
 Azurite on its usual ports (10000-10002), the Dataverse emulator on 7072 seeded with
-`devtools/demo_seed.json`, the function host on 7071. Azurite keeps its data in a temporary
+`devtools/demo_seed.json`, the function host on 7071; `--functions-port`, `--emulator-port` and
+`--azurite-ports` choose others (`make run FUNCTIONS_PORT=... EMULATOR_PORT=... AZURITE_PORTS=...`).
+Every port is checked before anything starts: a port in use is named, with free ones to use
+instead, and nothing is started. Azurite keeps its data in a temporary
 directory removed on exit: each run starts from the seed in Dynamics and empty storage, so no
 idempotency record or document outlives the Dynamics records it speaks of. The host's log is
 echoed here; every log file is under `.stack/logs/`. Ctrl-C (or SIGTERM) stops the host first,
@@ -54,13 +57,42 @@ def _follow(path: Path, done: threading.Event) -> None:
                 time.sleep(0.2)
 
 
+def ports_in_use(wanted: dict[str, int]) -> str | None:
+    """None when every port is free; else what to tell the developer: which are taken, what to run instead."""
+    taken = {name: port for name, port in wanted.items() if not stack.port_is_free(port)}
+    if not taken:
+        return None
+    lines = [f"Port {port} ({name}) is already in use." for name, port in taken.items()]
+    chosen = set(wanted.values())
+    replacement = dict(wanted)
+    for name, port in taken.items():
+        candidate = port + 1
+        while candidate in chosen or not stack.port_is_free(candidate):
+            candidate += 1
+        replacement[name] = candidate
+        chosen.add(candidate)
+    azurite = " ".join(str(replacement[name]) for name in ("Azurite blob", "Azurite queue", "Azurite table"))
+    lines += [
+        "Nothing was started. Stop what listens there, or choose free ports, for instance:",
+        f'  make run FUNCTIONS_PORT={replacement["function host"]} EMULATOR_PORT={replacement["Dataverse emulator"]} '
+        f'AZURITE_PORTS="{azurite}"',
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--functions-port", type=int, default=7071)
-    parser.add_argument("--emulator-port", type=int, default=7072)
+    parser.add_argument("--functions-port", type=int, default=7071, help="the function host (default 7071)")
+    parser.add_argument("--emulator-port", type=int, default=7072, help="the Dataverse emulator (default 7072)")
     parser.add_argument("--azurite-ports", type=int, nargs=3, default=(10000, 10001, 10002),
-                        metavar=("BLOB", "QUEUE", "TABLE"))
+                        metavar=("BLOB", "QUEUE", "TABLE"), help="Azurite's three services (default 10000 10001 10002)")
     args = parser.parse_args(argv)
+    blob, queue, table = args.azurite_ports
+    problem = ports_in_use({"function host": args.functions_port, "Dataverse emulator": args.emulator_port,
+                            "Azurite blob": blob, "Azurite queue": queue, "Azurite table": table})
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
 
     settings = ensure_local_settings(stack.REPO_ROOT)
     stop = threading.Event()

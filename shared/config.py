@@ -1,9 +1,9 @@
-"""Models of the two operator documents: the configuration (CONTRACT "Configuration", `/api/config`)
-and the scheduled-sync settings (CONTRACT "Scheduled sync", `/api/sync/settings`).
+"""Models of the two operator documents: the configuration (`/api/config`)
+and the scheduled-sync settings (`/api/sync/settings`); docs/HTTP.md has the rules per field.
 
 Both are strict: camelCase names only, unknown fields rejected, no type coercion ("1" is not 1),
 Dataverse names checked as logical names. Every field has a default, and the defaults are the
-CONTRACT examples, so a deployment works before anyone saved a document. Validate incoming JSON
+documented ones (docs/HTTP.md), so a deployment works before anyone saved a document. Validate incoming JSON
 with `Model.model_validate_json(text)` (or through `shared.http.parse_body`).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 # Dataverse logical names are lowercase: letters, digits and underscores, starting with a letter
@@ -56,7 +56,12 @@ def _unique(values: list[Any]) -> list[Any]:
     return values
 
 
-FieldSet = Annotated[list[LogicalName], Field(min_length=1, max_length=10), AfterValidator(_unique)]
+# `uniqueItems` and `additionalProperties` put into the JSON schema what the validators enforce.
+UNIQUE: dict[str, Any] = {"uniqueItems": True}
+ONLY_LOGICAL_NAMES: dict[str, Any] = {"additionalProperties": False}
+
+FieldSet = Annotated[list[LogicalName], Field(min_length=1, max_length=10, json_schema_extra=UNIQUE),
+                     AfterValidator(_unique)]
 """Attributes that must all be equal for a record to match."""
 IdentifierList = Annotated[list[FieldSet], Field(min_length=1, max_length=10)]
 """Field sets tried in order: the first one the person has values for, and that finds a record, wins."""
@@ -99,15 +104,15 @@ class PersonFields(DocumentModel):
 class EntityValues(DocumentModel):
     """Attribute -> value to write, per Dynamics entity."""
 
-    contact: dict[LogicalName, Scalar] = Field(default_factory=dict)
-    account: dict[LogicalName, Scalar] = Field(default_factory=dict)
+    contact: dict[LogicalName, Scalar] = Field(default_factory=dict, json_schema_extra=ONLY_LOGICAL_NAMES)
+    account: dict[LogicalName, Scalar] = Field(default_factory=dict, json_schema_extra=ONLY_LOGICAL_NAMES)
 
 
 class EntityAttributes(DocumentModel):
     """Attributes whose values are chosen at export time, per Dynamics entity."""
 
-    contact: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list)
-    account: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list)
+    contact: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list, json_schema_extra=UNIQUE)
+    account: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list, json_schema_extra=UNIQUE)
 
 
 class ExportMapping(DocumentModel):
@@ -144,7 +149,7 @@ class UserMapping(DocumentModel):
 class Configuration(DocumentModel):
     """The configuration document (`GET/PUT /api/config`)."""
 
-    platform_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")] = "Platform"
+    platform_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"[^\s\x85\ufeff]")] = "Platform"
     identifiers: Identifiers = Field(default_factory=Identifiers)
     person_fields: PersonFields = Field(default_factory=PersonFields)
     export_mapping: ExportMapping = Field(default_factory=ExportMapping)
@@ -180,11 +185,31 @@ PlatformField = Annotated[str, Field(json_schema_extra={"pattern": PLATFORM_FIEL
                           AfterValidator(_platform_field)]
 
 
+def _when_op(ops: list[str], value: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    then: dict[str, Any] = {"properties": {"value": value}}
+    if required:
+        then["required"] = ["value"]
+    return {"if": {"required": ["op"], "properties": {"op": {"enum": ops}}}, "then": then}
+
+
+_SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+# What `_value_fits_op` checks, for readers of the JSON schema (openapi.yaml).
+_VALUE_PER_OP: list[JsonValue] = [
+    _when_op(["null", "notNull"], {"type": "null"}, required=False),
+    _when_op(["in"], {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": _SCALAR}}),
+    _when_op(["contains", "startsWith", "endsWith"], {"type": "string", "minLength": 1}),
+    _when_op(["eq", "ne"], {"anyOf": _SCALAR}),
+    _when_op(["gt", "ge", "lt", "le"], {"anyOf": _SCALAR[:2]}),
+]
+
+
 class Criterion(DocumentModel):
     """One structured condition on a column of the kind (never a raw filter string)."""
 
     # The shape of `value` is checked here; whether it fits the column's type, and whether the op
     # suits that type, needs Dynamics' metadata (`shared.sync.settings_checks`).
+
+    model_config = ConfigDict(json_schema_extra={"allOf": _VALUE_PER_OP})
 
     field: LogicalName
     op: CriterionOp
@@ -248,7 +273,12 @@ def _each_once(mappings: list[FieldMapping]) -> list[FieldMapping]:
     return mappings
 
 
-FieldMappingList = Annotated[list[FieldMapping], Field(max_length=200), AfterValidator(_each_once)]
+# JSON Schema cannot say "unique by one property": the description says it.
+FieldMappingList = Annotated[
+    list[FieldMapping],
+    Field(max_length=200, description="Each platform field (`platform`) and each column (`dynamics`) at most once."),
+    AfterValidator(_each_once),
+]
 
 
 def _default_mappings() -> list[FieldMapping]:

@@ -349,7 +349,7 @@ def _check_content_type(value: str | None) -> None:
 
 
 def _malformed(detail: str) -> ProblemError:
-    # Unreadable JSON has no fields to list: `errors` is empty (CONTRACT).
+    # Unreadable JSON has no fields to list: `errors` is empty (docs/HTTP.md).
     return ProblemError(400, "Malformed JSON", detail, errors=[])
 
 

@@ -1,4 +1,4 @@
-"""Entry points of the contract whose use-case is not built yet: they fail loudly and lose nothing.
+"""Entry points whose use-case is not built yet: they fail loudly and lose nothing.
 
 - HTTP: `not_implemented(what)` answers 501 problem+json (`code: notImplemented`).
 - Queue and timer: `not_built(function, trigger)` logs an error and raises. A queue message is
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def not_implemented(what: str) -> func.HttpResponse:
-    """501 for an endpoint that exists in the contract but not yet in the code."""
+    """501 for an endpoint that openapi.yaml describes but the code does not serve yet."""
     return problem_response(
         501, "Not implemented", f"{what} is not implemented yet.", code="notImplemented", errors=[]
     )

@@ -1,6 +1,6 @@
 """Who is this person in Dynamics? The resolution rules, as pure functions (no I/O).
 
-CONTRACT "Resolution rules":
+The resolution rules (docs/STEPS.md):
 
 - a Lead matches when it is Open (`statecode` 0), a Contact when it is Active (`statecode` 0);
 - identifiers are ordered lists of field sets; the first set the person has values for, *and*

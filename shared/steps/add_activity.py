@@ -1,4 +1,4 @@
-"""Add Activity (CONTRACT "POST /api/journey/add-activity"): a Task or a Phone Call.
+"""Add Activity (`POST /api/journey/add-activity`, docs/STEPS.md): a Task or a Phone Call.
 
 Smart mode looks for the preferred kind of record and falls back to the other; the strict
 modes (`lead`, `contact`) look for that kind only and skip when there is none. The activity
@@ -36,7 +36,7 @@ __all__ = ["ID_NAMESPACE", "SCOPE", "decide", "due_at", "prepare", "search_order
 SCOPE = "AddActivity"
 ID_NAMESPACE = "activity"
 
-# Due "on a date" means the end of an ordinary working day, in UTC (CONTRACT).
+# Due "on a date" means the end of an ordinary working day, in UTC (17:00; openapi.yaml says so).
 DUE_TIME_OF_DAY = time(17, 0, tzinfo=UTC)
 PRIORITY_CODES: Mapping[str, int] = {"low": 0, "normal": 1, "high": 2}
 _LABELS = {"task": "Task", "phonecall": "Phone Call"}

@@ -1,4 +1,4 @@
-"""Add Lead / Contact to Marketing List (CONTRACT "POST /api/journey/add-to-marketing-list").
+"""Add Lead / Contact to Marketing List (`POST /api/journey/add-to-marketing-list`, docs/STEPS.md).
 
 One round trip finds the list (by id or by name) and the person's record of the target kind,
 with the record's membership of that list expanded; then at most one `AddMemberList` call.

@@ -72,7 +72,7 @@ def _get(document: Any, name: str, default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class StepConfig:
-    """The parts of the configuration document (CONTRACT "Configuration") the steps read."""
+    """The parts of the configuration document (`/api/config`) the steps read."""
 
     lead_identifiers: tuple[tuple[str, ...], ...] = _DEFAULT_IDENTIFIERS
     contact_identifiers: tuple[tuple[str, ...], ...] = _DEFAULT_IDENTIFIERS
@@ -128,7 +128,9 @@ def check_person(person: Person, config: StepConfig, kinds: Sequence[Kind]) -> d
     """The person's values by Dynamics attribute, or `InvalidStepInput` listing what is wrong.
 
     - `email` is required when the identifiers of a kind this step looks up compare it;
-    - otherwise the person needs values for at least one identifier set of each such kind;
+    - otherwise the person needs values for at least one identifier set of each such kind: when
+      none is filled, every missing member of each set is an error of its own, at the person
+      field that fills it (`person.firstName`) or at `person.fields.<attribute>`;
     - `fields` may not name an attribute the person field map already fills.
     """
     errors: list[tuple[tuple[str | int, ...], str]] = []
@@ -141,10 +143,17 @@ def check_person(person: Person, config: StepConfig, kinds: Sequence[Kind]) -> d
     if email_attribute in used and person.email is None:
         errors.append((("person", "email"), "is required: the configured identifiers compare e-mail addresses"))
     else:
+        filled_by = {attribute: name for name, attribute in config.person_fields.items() if attribute}
         for kind in kinds:
-            if not criteria(kind, config.identifiers(kind), values):
-                wanted = " or ".join("+".join(s) for s in config.identifiers(kind))
-                errors.append((("person",), f"has no value for any {kind} identifier ({wanted})"))
+            if criteria(kind, config.identifiers(kind), values):
+                continue
+            for field_set in config.identifiers(kind):
+                for attribute in field_set:
+                    if values.get(attribute) is None:
+                        loc = ("person", filled_by[attribute]) if attribute in filled_by else (
+                            "person", "fields", attribute)
+                        errors.append((loc, f"is needed for the {kind} identifier {'+'.join(field_set)} "
+                                            f"(no {kind} identifier set is filled)"))
     if errors:
         raise InvalidStepInput(errors)
     return values

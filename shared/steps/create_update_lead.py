@@ -1,4 +1,4 @@
-"""Create/Update Lead (CONTRACT "POST /api/journey/create-update-lead").
+"""Create/Update Lead (`POST /api/journey/create-update-lead`, docs/STEPS.md).
 
 `prepare` (pure) says what to look up, `decide` (pure) turns what was found into a `Plan`;
 `shared.steps.runner` does the look-ups in one round trip and the plan's one write.

@@ -1,10 +1,10 @@
-"""Request models of the three HTTP journey steps (CONTRACT: Person and the step sections).
+"""Request models of the three HTTP journey steps (docs/STEPS.md, openapi.yaml).
 
 Constraints live on the fields: anything Dataverse would refuse for its length is a 400 here,
 with every bad field listed, rather than a 502 from Dynamics later. Strings are trimmed and an
 empty string counts as "not given"; e-mail syntax is checked with `email-validator`, but the
-value kept is the trimmed original, never the normalised form (CONTRACT: "E-mails are stored
-trimmed, case as given").
+value kept is the trimmed original, never the normalised form (e-mails are stored
+trimmed, case as given).
 """
 
 from __future__ import annotations
@@ -77,6 +77,13 @@ def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
         return value or None
+    return value
+
+
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 3.0 is the integer 3 (as JSON Schema says), 3.5 stays refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -191,7 +198,7 @@ class _Model(BaseModel):
 
 
 class Person(_Model):
-    """The marketing platform's contact (CONTRACT: Person)."""
+    """The marketing platform's contact (the `person` of every step)."""
 
     id: Text200 = None
     email: Email = None
@@ -274,7 +281,7 @@ class ActivitySpec(_Model):
     subject: ActivitySubject
     description: Text2000 = None
     due_date: Annotated[date | datetime | None, BeforeValidator(_parse_due_date)] = None
-    due_in_days: Annotated[StrictInt, Field(ge=0, le=DUE_IN_DAYS_MAX)] | None = None
+    due_in_days: Annotated[StrictInt, BeforeValidator(_integral), Field(ge=0, le=DUE_IN_DAYS_MAX)] | None = None
     priority: Literal["low", "normal", "high"] = "normal"
     phone_number: Text200 = None
     direction: Literal["outgoing", "incoming"] | None = None

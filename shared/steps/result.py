@@ -1,4 +1,4 @@
-"""What a journey step answers (CONTRACT "Step result"), and how it refuses.
+"""What a journey step answers (the step result: docs/STEPS.md, openapi.yaml `StepResult`), and how it refuses.
 
 Decisions are data: a step's pure `decide` returns a `Plan` (the result to report and at most
 one write), so the HTTP path and a bulk path can act on the same decision in their own way.

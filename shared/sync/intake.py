@@ -79,6 +79,11 @@ def changes(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
 def contact_links(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     """GET: the contact's links and pending kinds; DELETE: end its links."""
     platform_contact_id = req.route_params.get("platformContactId") or ""
+    if not 1 <= len(platform_contact_id) <= 200 or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0
+                                                         for c in platform_contact_id):
+        raise ProblemError(400, "Invalid request", "The platform contact id has 1-200 characters, no controls.",
+                           errors=[{"loc": ["path", "platformContactId"],
+                                    "msg": "must be 1-200 characters without control characters"}])
     method = req.method.upper()
     if method == "GET":
         return _show(platform_contact_id, deps)

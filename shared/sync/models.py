@@ -85,6 +85,13 @@ class PlatformChange(_Model):
     updated_at: dt.datetime
     tags: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=200)]], Field(max_length=100)] | None = None
 
+    @field_validator("updated_at", mode="before")
+    @classmethod
+    def _a_string(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 string with an offset (2026-05-01T10:00:00Z)")
+        return value
+
     @field_validator("updated_at")
     @classmethod
     def _with_offset(cls, value: dt.datetime) -> dt.datetime:
@@ -107,5 +114,8 @@ class LinkRequest(_Model):
     dynamics_id: Annotated[StrictStr, Field(pattern=GUID_PATTERN)]
 
 
-class RunsQuery(_Model):
+class RunsQuery(BaseModel):
+    # Other query parameters (the function key's `code`, a cache buster) are not this endpoint's.
+    model_config = ConfigDict(extra="ignore")
+
     top: Annotated[int, Field(ge=1, le=100)] = 50

@@ -47,8 +47,8 @@ def identifier_errors(kind: Kind, columns: Mapping[str, Any], config: StepConfig
     sets = config.identifiers(kind)
     if config.email_attribute in identifier_attributes(sets) and not email_given and not criteria(
             kind, sets, columns):
-        return [{"loc": ["person", "email"], "msg": f"is required: the {kind} identifiers compare e-mail addresses"}]
+        return [{"loc": ["person", "email"], "msg": "is required: the configured identifiers compare e-mail addresses"}]
     if not criteria(kind, sets, columns):
         wanted = " or ".join("+".join(s) for s in sets)
-        return [{"loc": ["person"], "msg": f"has no value for any {kind} identifier ({wanted})"}]
+        return [{"loc": ["person"], "msg": f"is needed for the {kind} identifiers: a value for {wanted}"}]
     return []

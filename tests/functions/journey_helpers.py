@@ -24,7 +24,7 @@ ROUTES = {
 }
 
 
-# CONTRACT "Step result": every field, always present.
+# The step result (openapi.yaml StepResult): every field, always present.
 RESULT_FIELDS = frozenset({"outcome", "entity", "recordId", "activityId", "reason", "detail", "linkedContactId",
                            "linkedAccountId", "duplicates", "dynamicsRequests", "idempotent", "dryRun"})
 OUTCOMES = frozenset({"created", "updated", "skipped", "activityLogged", "added", "alreadyMember"})
@@ -35,7 +35,7 @@ MAX_PROBLEM_BYTES = 16_384
 
 
 def assert_step_result(body: Any) -> None:
-    """The body of a 200 is a CONTRACT step result: every field present, each of its type."""
+    """The body of a 200 is a step result: every field present, each of its type."""
     assert isinstance(body, dict) and set(body) == RESULT_FIELDS, body
     assert body["outcome"] in OUTCOMES
     assert body["entity"] in ("lead", "contact", None)

@@ -128,7 +128,7 @@ def test_put_config_with_another_content_type_is_415() -> None:
     assert response.mimetype == "application/problem+json"
 
 
-def test_get_sync_settings_returns_the_defaults() -> None:
+def test_get_sync_settings_returns_the_documented_defaults() -> None:
     response = SyncSettingsFunction.main(request("GET", "sync/settings"))
     assert response.status_code == 200
     assert body_of(response) == json.loads(SyncSettings().model_dump_json())

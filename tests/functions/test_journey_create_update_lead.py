@@ -14,6 +14,7 @@ from tests.functions.journey_helpers import (
     Counter,
     Dynamics,
     Journey,
+    locs,
     new_id,
     person,
     unique_email,
@@ -211,6 +212,17 @@ def test_when_identifiers_are_configured_the_second_set_finds_the_lead(
     result = journey.ok("lead", body(unique_email()))
     assert (result["outcome"], result["recordId"]) == ("updated", lead_id)
     assert dynamics.record("leads", lead_id, "emailaddress1")["emailaddress1"] == "old@example.com"
+
+
+def test_when_no_identifier_set_is_filled_each_missing_member_is_listed_and_nothing_is_sent(
+    journey: Journey, dynamics: Dynamics, config: ConfigDocument
+) -> None:
+    config.set({"identifiers": {"lead": [["firstname", "lastname"]], "contact": [["new_platformid"]]}})
+    counter = Counter(dynamics)
+    response = journey.post("lead", {"person": {"firstName": "Ada"}, "subject": "Webinar"})
+    assert response.status_code == 400, response.text
+    assert locs(response) == {("person", "lastName"), ("person", "fields", "new_platformid")}
+    assert counter.total() == 0
 
 
 def test_when_the_address_has_a_quote_it_matches_exactly(journey: Journey, dynamics: Dynamics) -> None:

@@ -1,4 +1,4 @@
-"""The local function host (devtools/localhost.py), driven over real HTTP and real Azurite.
+"""The local function host (devtools/localhost/), driven over real HTTP and real Azurite.
 
 It runs a tiny function app written into a temporary directory (`--root`), so these tests do not
 depend on the product's functions. Each tiny function records what it was given in a JSON-lines
@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import textwrap
 import threading
 import time
@@ -30,6 +31,7 @@ import requests
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools import stack
+from devtools.localhost.host import idle_seconds
 
 KEY = "tiny-key"
 
@@ -119,6 +121,16 @@ def main(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("finished")
 '''
 
+HTTP_RECORDING = '''
+import azure.functions as func
+from shared.record import record
+
+
+def main(req: func.HttpRequest) -> func.HttpResponse:
+    record("http", body=req.get_body().decode(errors="replace"))
+    return func.HttpResponse("recorded")
+'''
+
 RAISES = '''
 import azure.functions as func
 
@@ -175,6 +187,7 @@ def write_app(root: Path, queues: dict[str, str], with_local_settings: bool = Tr
         "AnyMethod/__init__.py": NAMED.replace("{name}", "any"),
         "Slow/__init__.py": SLOW_HTTP,
         "Raises/__init__.py": RAISES,
+        "Recorded/__init__.py": HTTP_RECORDING,
         "Settings/__init__.py": SETTINGS,
         "Broken/__init__.py": "raise ImportError('this folder cannot be imported')\n",
         "Works/__init__.py": QUEUE_RECORDING.replace("{kind}", "works").replace("{action}", "return None"),
@@ -196,6 +209,7 @@ def write_app(root: Path, queues: dict[str, str], with_local_settings: bool = Tr
         "AnyMethod": _http("any"),
         "Slow": _http("slow", ["get"], auth="anonymous"),
         "Raises": _http("raises", ["get"]),
+        "Recorded": _http("recorded/{id}", ["post"], auth="anonymous"),
         "Settings": _http("settings", ["get"]),
         "Broken": _http("broken", ["get"]),
         "Works": _queue("%TINY_WORKS_QUEUE%"),
@@ -260,7 +274,8 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def start_tiny_host(
-    root: Path, log_dir: Path, connection: str, queues: dict[str, str], *, with_local_settings: bool = True
+    root: Path, log_dir: Path, connection: str, queues: dict[str, str], *, with_local_settings: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> TinyHost:
     write_app(root, queues, with_local_settings=with_local_settings)
     log = root / "invocations.jsonl"
@@ -272,6 +287,7 @@ def start_tiny_host(
         "TINY_WORKS_QUEUE": queues["works"],
         "TINY_TICK_SCHEDULE": "* * * * * *",
         "TINY_FROM_ENV": "env",
+        **(extra_env or {}),
     }
     service = stack.start_function_host(log_dir, env, root=root)
     return TinyHost(service, root, log, connection, queues)
@@ -405,6 +421,117 @@ def test_when_content_length_is_not_a_number_the_answer_is_400_problem(tiny: Tin
 def test_when_a_function_lists_no_methods_every_method_is_allowed(tiny: TinyHost) -> None:
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         assert tiny.request(method, "/api/any", headers={"x-functions-key": KEY}).text == "any"
+
+
+def _raw_exchange(tiny: TinyHost, request: bytes, *, half_close: bool = True) -> bytes:
+    """Send `request` bytes as they are over a socket; read the answer until the host closes."""
+    with socket.create_connection(urlsplit(tiny.url).netloc.split(":"), timeout=10) as sock:  # type: ignore[arg-type]
+        sock.sendall(request)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def _parse_raw(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize("method", ["TRACE", "FOO", "get"])
+@pytest.mark.parametrize(("path", "allow"), [("/api/items/1", "GET, POST"),
+                                              ("/api/any", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")])
+def test_when_the_method_is_trace_or_unknown_the_answer_is_405_problem_with_allow(
+    tiny: TinyHost, method: str, path: str, allow: str
+) -> None:
+    answer = _raw_exchange(tiny, f"{method} {path} HTTP/1.1\r\nHost: x\r\nx-request-id: raw-1\r\n"
+                                 f"x-functions-key: {KEY}\r\nConnection: close\r\n\r\n".encode())
+    status, headers, body = _parse_raw(answer)
+    assert status == 405, answer
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-request-id"] == "raw-1"
+    assert headers["allow"] == allow
+    assert json.loads(body)["status"] == 405
+
+
+def test_when_the_method_is_unknown_and_nothing_is_mapped_at_the_path_the_answer_is_404_problem(
+    tiny: TinyHost,
+) -> None:
+    status, headers, body = _parse_raw(_raw_exchange(tiny, b"FOO /api/nothing-here HTTP/1.1\r\nHost: x\r\n"
+                                                           b"Connection: close\r\n\r\n"))
+    assert status == 404
+    assert headers["content-type"] == "application/problem+json" and headers["x-request-id"]
+    assert json.loads(body)["status"] == 404
+
+
+def test_when_the_body_is_shorter_than_its_content_length_the_answer_is_400_and_the_function_never_runs(
+    tiny: TinyHost,
+) -> None:
+    marker = uuid.uuid4().hex
+    request = (f"POST /api/recorded/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+               f"Content-Type: application/json\r\n\r\n{{\"cut\": \"{marker}").encode()
+    status, headers, body = _parse_raw(_raw_exchange(tiny, request))
+    assert status == 400
+    assert headers["content-type"] == "application/problem+json" and headers["x-request-id"]
+    assert "100 bytes" in json.loads(body)["detail"]
+    # A complete request on the same route does run, so the check below can fail.
+    complete = tiny.request("POST", "/api/recorded/2", data=f"whole-{marker}")
+    assert complete.text == "recorded"
+    bodies = [entry["body"] for entry in tiny.records("http")]
+    assert f"whole-{marker}" in bodies
+    assert not any(marker in body and not body.startswith("whole-") for body in bodies)
+
+
+def test_when_a_chunked_body_is_cut_short_the_function_never_runs(tiny: TinyHost) -> None:
+    marker = uuid.uuid4().hex
+    request = (f"POST /api/recorded/3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               f"64\r\n{marker}").encode()
+    status, _, _ = _parse_raw(_raw_exchange(tiny, request))
+    assert status == 400
+    assert not any(marker in entry["body"] for entry in tiny.records("http"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [(None, 60.0), ("", 60.0), ("2.5", 2.5)])
+def test_when_the_idle_setting_is_a_positive_number_or_unset_it_is_used(text: str | None, seconds: float) -> None:
+    assert idle_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "soon", "inf", "nan"])
+def test_when_the_idle_setting_is_not_a_positive_number_the_host_refuses_to_start(text: str) -> None:
+    with pytest.raises(SystemExit):
+        idle_seconds(text)
+
+
+def test_when_the_client_stalls_mid_body_it_gets_400_after_the_idle_time_and_the_function_never_runs(
+    tmp_path: Path, stack_logs: Path, storage_connection_string: str
+) -> None:
+    host = start_tiny_host(tmp_path, stack_logs, storage_connection_string, _queue_names(),
+                           extra_env={"LOCAL_HOST_IDLE_SECONDS": "1"})
+    try:
+        marker = uuid.uuid4().hex
+        request = (f"POST /api/recorded/6 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{marker}").encode()
+        status, headers, body = _parse_raw(_raw_exchange(host, request, half_close=False))  # sends, then waits
+        assert status == 400
+        assert headers["content-type"] == "application/problem+json" and headers["x-request-id"]
+        assert "stopped arriving for 1" in json.loads(body)["detail"]
+        assert host.request("POST", "/api/recorded/7", data=f"after-{marker}").text == "recorded"
+        assert [entry["body"] for entry in host.records("http")] == [f"after-{marker}"]
+    finally:
+        host.service.stop()
+
+
+def test_when_the_client_closes_mid_body_the_host_drops_it_and_keeps_serving(tiny: TinyHost) -> None:
+    marker = uuid.uuid4().hex
+    with socket.create_connection(urlsplit(tiny.url).netloc.split(":"), timeout=10) as sock:  # type: ignore[arg-type]
+        sock.sendall(f"POST /api/recorded/4 HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{marker}".encode())
+    assert tiny.request("POST", "/api/recorded/5", data=f"after-{marker}").text == "recorded"
+    bodies = [entry["body"] for entry in tiny.records("http")]
+    assert f"after-{marker}" in bodies
+    assert not any(body == marker for body in bodies)
 
 
 def test_when_the_body_is_sent_chunked_the_function_gets_all_of_it(tiny: TinyHost) -> None:

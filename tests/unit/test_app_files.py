@@ -50,9 +50,9 @@ def test_host_json_is_v2_with_extension_bundle_4() -> None:
     assert host["extensions"]["http"]["routePrefix"] == "api"
 
 
-def test_host_json_queue_settings_keep_the_contracts_promises() -> None:
+def test_host_json_queue_settings_keep_the_documented_promises() -> None:
     queues = _json("host.json")["extensions"]["queues"]
-    assert queues["maxDequeueCount"] == 5  # CONTRACT: after 5 failed deliveries, <queue>-poison
+    assert queues["maxDequeueCount"] == 5  # README: after 5 failed deliveries, <queue>-poison
     assert queues["messageEncoding"] == "base64"  # what StorageClients.queue() sends
     assert 1 <= queues["batchSize"] <= 32
     assert 0 <= queues["newBatchThreshold"] < queues["batchSize"]
@@ -206,6 +206,36 @@ def test_funcignore_keeps_everything_but_the_app_out_of_a_deployment() -> None:
         "host.json", "requirements.txt"}
     assert unexpected == set()
     assert {"host.json", "requirements.txt", "shared/http.py", "Config/function.json"} <= deployed
-    for kept_out in ("devtools/localhost.py", "tests/conftest.py", "bench/README.md", "local.settings.example.json",
+    for kept_out in ("devtools/localhost/host.py", "tests/conftest.py", "bench/README.md", "local.settings.example.json",
                      "requirements-dev.txt", "package.json", ".ci/run", "Makefile"):
         assert kept_out in tracked and kept_out not in deployed, kept_out
+
+
+# -- README: what is built --------------------------------------------------------------------
+
+
+def test_readme_says_which_functions_are_built_and_which_are_placeholders() -> None:
+    rows = [line.split("|")[1:-1] for line in _readme_section("What is built").splitlines()
+            if line.startswith("| `")]
+    listed = {name: state.strip() for functions, _, state in rows for name in re.findall(r"`(\w+)`", functions)}
+    folders = {path.parent.name for path in ROOT.glob("*/function.json")}
+    assert set(listed) == folders
+    for name in folders:
+        code = (ROOT / name / "__init__.py").read_text(encoding="utf-8")
+        placeholder = "not_implemented(" in code or "not_built(" in code
+        assert listed[name] == ("Not built: 501" if placeholder else "Built"), name
+
+
+def test_the_repository_documents_itself_without_outside_references() -> None:
+    # Spelled in pieces so this file does not match itself.
+    outside = re.compile("CONTR" + "ACT|\\.\\./sha" + "red|/wo" + "rk/|the contr" + "act", re.IGNORECASE)
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    found = []
+    for name in tracked:
+        path = ROOT / name
+        if not path.is_file() or path.suffix not in {".py", ".md", ".yaml", ".yml", ".json", ".txt", ""}:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if outside.search(line):
+                found.append(f"{name}:{number}: {line.strip()[:100]}")
+    assert found == []

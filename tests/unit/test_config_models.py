@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from pydantic import ValidationError
 
 from shared.config import Configuration, SyncSettings
 
-CONTRACT_CONFIGURATION = {
+DOCUMENTED_CONFIGURATION = {
     "platformName": "Platform",
     "identifiers": {"lead": [["emailaddress1"]], "contact": [["emailaddress1"]],
                     "company": [["name"], ["websiteurl"]]},
@@ -26,7 +28,7 @@ CONTRACT_CONFIGURATION = {
 
 BOTH_NAMES = [{"platform": "firstName", "dynamics": "firstname", "direction": "both"},
               {"platform": "lastName", "dynamics": "lastname", "direction": "both"}]
-DEFAULT_SYNC = {
+DOCUMENTED_SYNC = {
     "globalSync": True, "frequencyHours": 1, "conflictPolicy": "dynamicsWins",
     "dataConfiguration": {"contact": {"enabled": False, "criteria": []},
                           "lead": {"enabled": False, "criteria": []}},
@@ -51,14 +53,21 @@ def errors(model: Any, data: Any) -> dict[tuple[Any, ...], str]:
     return {tuple(e["loc"]): e["type"] for e in raised.value.errors()}
 
 
-def test_configuration_defaults_are_the_contract_example() -> None:
-    # The contract's identity example is a placeholder ("platformUserId": "systemuserid"); values
-    # must be GUIDs, so the default has no identities.
-    assert json.loads(Configuration().model_dump_json()) == CONTRACT_CONFIGURATION
+def test_configuration_defaults_are_the_documented_ones() -> None:
+    # Identity values must be GUIDs, so the default has no identities.
+    assert json.loads(Configuration().model_dump_json()) == DOCUMENTED_CONFIGURATION
+
+
+def test_docs_http_shows_both_defaults_as_they_are() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "HTTP.md").read_text(encoding="utf-8")
+    section = page[page.index("The defaults (what `GET` answers"):]
+    blocks = re.findall(r"```json\n(.*?)```", section, re.DOTALL)[:2]
+    assert [json.loads(block) for block in blocks] == [DOCUMENTED_CONFIGURATION, DOCUMENTED_SYNC]
+
 
 
 def test_sync_settings_defaults_are_the_documented_ones() -> None:
-    assert json.loads(SyncSettings().model_dump_json()) == DEFAULT_SYNC
+    assert json.loads(SyncSettings().model_dump_json()) == DOCUMENTED_SYNC
 
 
 def test_the_documented_sync_example_round_trips() -> None:
@@ -72,13 +81,13 @@ def test_an_empty_document_validates_to_the_defaults() -> None:
 
 def test_a_full_configuration_round_trips() -> None:
     doc = {
-        **CONTRACT_CONFIGURATION,
+        **DOCUMENTED_CONFIGURATION,
         "identifiers": {"lead": [["emailaddress1"], ["firstname", "lastname", "companyname"]],
                         "contact": [["emailaddress1"]], "company": [["name"]]},
         "exportMapping": {"fixedFields": {"contact": {"new_source": "platform", "new_score": 3}, "account": {}},
                           "exportFields": {"contact": ["new_segment"], "account": ["industrycode"]},
                           "engagementFields": {"contact": {"new_engaged": True}, "account": {}}},
-        "campaignMapping": {**CONTRACT_CONFIGURATION["campaignMapping"], "opens": "new_opens"},  # type: ignore[dict-item]
+        "campaignMapping": {**DOCUMENTED_CONFIGURATION["campaignMapping"], "opens": "new_opens"},  # type: ignore[dict-item]
         "userMapping": {"identities": {"u-17": "0b7a1b7e-0000-4000-8000-000000000001"},
                         "defaultOwner": "0b7a1b7e-0000-4000-8000-000000000002"},
     }

@@ -26,7 +26,7 @@ from shared.resolution import (
 )
 from shared.steps.common import DEFAULT_PERSON_FIELDS
 
-PERSON_FIELDS = DEFAULT_PERSON_FIELDS  # CONTRACT's default person field map
+PERSON_FIELDS = DEFAULT_PERSON_FIELDS  # the default person field map
 EMAIL = [["emailaddress1"]]
 EMAIL_THEN_NAME = [["emailaddress1"], ["firstname", "lastname", "companyname"]]
 

@@ -98,7 +98,7 @@ def test_when_a_list_name_holds_any_text_only_its_literals_change(name: str) -> 
 
 
 def test_when_the_address_is_o_brien_the_lead_query_is_exactly_the_plain_one_with_the_quote_doubled() -> None:
-    """The CONTRACT example, spelled out."""
+    """The escaping example of docs/STEPS.md, spelled out."""
     lookups = create_update_lead.prepare(
         LeadRequest.model_validate({"person": {"email": "o'brien@example.com"}, "subject": "s"}),
         StepConfig())

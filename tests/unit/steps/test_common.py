@@ -20,7 +20,7 @@ from shared.steps.models import Person
 USER = "5E000000-0000-4000-8000-000000000001"
 
 
-def test_when_the_document_is_the_default_the_contract_defaults_apply() -> None:
+def test_when_the_document_is_the_default_the_documented_defaults_apply() -> None:
     config = StepConfig.from_document(Configuration())
     assert config.lead_identifiers == (("emailaddress1",),)
     assert config.contact_identifiers == (("emailaddress1",),)
@@ -50,13 +50,23 @@ def test_when_the_document_is_plain_json_it_reads_the_same() -> None:
         document)
 
 
-def test_when_the_person_lacks_every_identifier_every_kind_is_named() -> None:
-    config = StepConfig(lead_identifiers=(("firstname", "lastname"),), contact_identifiers=(("new_platformid",),))
+def test_when_the_person_lacks_every_identifier_each_missing_member_of_each_set_is_named() -> None:
+    config = StepConfig(lead_identifiers=(("firstname", "lastname"), ("new_platformid",)),
+                        contact_identifiers=(("new_platformid",),))
     with pytest.raises(InvalidStepInput) as caught:
         check_person(Person(first_name="Ada"), config, ["lead", "contact"])
-    messages = [msg for _, msg in caught.value.errors]
-    assert messages == ["has no value for any lead identifier (firstname+lastname)",
-                        "has no value for any contact identifier (new_platformid)"]
+    assert caught.value.errors == [
+        (("person", "lastName"), "is needed for the lead identifier firstname+lastname (no lead identifier set is filled)"),
+        (("person", "fields", "new_platformid"),
+         "is needed for the lead identifier new_platformid (no lead identifier set is filled)"),
+        (("person", "fields", "new_platformid"),
+         "is needed for the contact identifier new_platformid (no contact identifier set is filled)"),
+    ]
+
+
+def test_when_one_identifier_set_is_filled_the_person_is_usable_whatever_else_is_missing() -> None:
+    config = StepConfig(lead_identifiers=(("firstname", "lastname"), ("new_platformid",)))
+    assert check_person(Person(fields={"new_platformid": "P-1"}), config, ["lead"]) == {"new_platformid": "P-1"}
 
 
 def test_when_a_custom_identifier_comes_from_fields_the_person_is_usable() -> None:

@@ -225,6 +225,12 @@ def test_when_an_activity_is_invalid_the_field_is_named(body: dict[str, Any], lo
     assert list(errors(ActivityRequest, body)) == [loc]
 
 
+def test_when_due_in_days_is_an_integral_number_like_3_0_it_is_the_integer_3() -> None:
+    request = ActivityRequest.model_validate_json('{"person": {"email": "a@example.com"}, '
+                                                  '"activity": {"type": "task", "subject": "s", "dueInDays": 3.0}}')
+    assert request.activity.due_in_days == 3 and isinstance(request.activity.due_in_days, int)
+
+
 def test_when_the_activity_is_missing_it_is_refused() -> None:
     assert list(errors(ActivityRequest, {"person": {"email": "a@example.com"}})) == [("activity",)]
 

