@@ -1,9 +1,13 @@
-"""ScheduledSync (timer, hourly): not built yet; each tick fails visibly (see shared.placeholders)."""
+"""ScheduledSync (timer, hourly): queue a sync run when one is due (frequencyHours, or a cut-off run)."""
+
+import logging
 
 import azure.functions as func
 
-from shared.placeholders import not_built
+from shared.app import dependencies
+from shared.sync import runs
 
 
 def main(timer: func.TimerRequest) -> None:
-    not_built("ScheduledSync", f"past due: {timer.past_due}")
+    run_id = runs.tick(dependencies())
+    logging.getLogger(__name__).info("sync tick: %s", f"run {run_id} queued" if run_id else "no run due")

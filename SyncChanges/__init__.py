@@ -1,11 +1,12 @@
-"""SyncChanges: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""POST /api/sync/changes: the platform's changed contacts, pushed at the next run."""
 
 import azure.functions as func
 
+from shared.app import dependencies
 from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.sync import intake
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Pushing the platform's changed contacts")
+    return intake.changes(req, dependencies())

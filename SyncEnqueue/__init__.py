@@ -1,11 +1,12 @@
-"""SyncEnqueue: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""POST /api/sync/enqueue: create or link a lead/contact for a platform contact at the next run."""
 
 import azure.functions as func
 
+from shared.app import dependencies
 from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.sync import intake
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Queueing a platform contact for the scheduled sync")
+    return intake.enqueue(req, dependencies())

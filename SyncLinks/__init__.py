@@ -1,11 +1,12 @@
-"""SyncLinks: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""POST /api/sync/links: the platform contact made for a record the sync sent."""
 
 import azure.functions as func
 
+from shared.app import dependencies
 from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.sync import intake
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Linking a platform contact to a Dynamics record")
+    return intake.link(req, dependencies())

@@ -1,11 +1,12 @@
-"""SyncRun: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""POST /api/sync/run: queue a sync run now (202), or 409 syncRunning."""
 
 import azure.functions as func
 
+from shared.app import dependencies
 from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.sync import runs
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Starting a sync run on demand")
+    return runs.run_endpoint(req, dependencies())

@@ -1,11 +1,12 @@
-"""SyncRuns: not built yet; answers 501 problem+json until its use-case lands in `shared`."""
+"""GET /api/sync/runs?top=: sync runs, newest first."""
 
 import azure.functions as func
 
+from shared.app import dependencies
 from shared.http import endpoint
-from shared.placeholders import not_implemented
+from shared.sync import runs
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return not_implemented("Listing past sync runs")
+    return runs.runs_endpoint(req, dependencies())

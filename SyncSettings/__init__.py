@@ -3,10 +3,10 @@
 import azure.functions as func
 
 from shared.app import dependencies
-from shared.control import document_endpoint
 from shared.http import endpoint
+from shared.sync.settings_document import sync_settings_endpoint
 
 
 @endpoint
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return document_endpoint(req, dependencies().sync_settings_store)
+    return sync_settings_endpoint(req, dependencies())

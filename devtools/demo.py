@@ -24,6 +24,7 @@ import json
 import sys
 import tempfile
 import textwrap
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -554,6 +555,98 @@ def _shorten(text: str, width: int = 24) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The scheduled sync
+# ---------------------------------------------------------------------------------------------
+
+HEDY = {"id": "pc-hedy", "email": "hedy.lamarr@example.com", "firstName": "Hedy", "lastName": "Lamarr"}
+SYNC_TAGS = ["D365: Lead", "D365: Pulled from Demo Platform"]
+
+
+def sync_run(demo: Demo) -> dict[str, Any]:
+    """POST /api/sync/run, then wait for the host's SyncRunWorker to end the run."""
+    queued = demo.expect(demo.call("POST", "sync/run"), 202)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        response = demo.session.get(f"{demo.functions_url}/api/sync/runs/{queued['runId']}",
+                                    headers={"x-functions-key": demo.function_key}, timeout=TIMEOUT)
+        run: dict[str, Any] = response.json()
+        if run.get("status") not in ("queued", "running"):
+            counts = ", ".join(f"{k}={v}" for k, v in run["counts"].items() if v)
+            demo.rows.append(Row(demo.current, "sync run (SyncRunWorker)", run["status"], counts,
+                                 run["status"] == "succeeded"))
+            if run["status"] != "succeeded":
+                raise ScenarioFailed(f"the sync run ended {run['status']}: {run.get('firstErrors')}")
+            return run
+        time.sleep(0.5)
+    raise ScenarioFailed("the sync run did not end within 120 s")
+
+
+def dataverse_call(demo: Demo, method: str, path: str, body: dict[str, Any]) -> None:
+    response = demo.session.request(method, f"{demo.dataverse_url}/api/data/v9.2/{path}", json=body,
+                                    headers={"Authorization": f"Bearer {demo.dataverse_token}"}, timeout=TIMEOUT)
+    demo.rows.append(Row(demo.current, f"Dynamics: {method} {path.split('?')[0]}", str(response.status_code), "",
+                         response.ok))
+    if not response.ok:
+        raise ScenarioFailed(f"Dynamics answered {response.status_code} to {method} {path}")
+
+
+@scenario("Sync: Leads pulled to the platform with their tags; an enqueued contact created in Dynamics")
+def sync_first_run(demo: Demo) -> None:
+    current = demo.call("GET", "sync/settings")
+    document = demo.expect(current, 200)
+    document["dataConfiguration"]["lead"] = {"enabled": True, "criteria": []}
+    demo.expect(demo.call("PUT", "sync/settings", document, headers={"If-Match": current.headers["ETag"]}), 200)
+    demo.expect(demo.call("POST", "sync/enqueue", {"person": HEDY, "as": "lead"}), 202, tags=SYNC_TAGS)
+    run = sync_run(demo)
+    if run["counts"]["created"] != 1 or run["initialSync"] != ["lead"] or not run["counts"]["pulled"]:
+        raise ScenarioFailed(f"the first run should create Hedy and pull the Leads: {run['counts']}")
+    links = demo.expect(demo.call("GET", "sync/links/pc-hedy"), 200)
+    if [link["entity"] for link in links["links"]] != ["lead"]:
+        raise ScenarioFailed("Hedy's contact is not linked to her new Lead")
+
+
+@scenario("Sync: a platform change is pushed; a field changed on both sides follows conflictPolicy")
+def sync_changes(demo: Demo) -> None:
+    change = {"person": {"id": "pc-hedy", "jobTitle": "Inventor", "firstName": "Hedwig"},
+              "updatedAt": "2026-05-01T10:00:00Z", "tags": SYNC_TAGS}
+    demo.expect(demo.call("POST", "sync/changes", {"changes": [change]}), 202, accepted=1)
+    run = sync_run(demo)
+    if run["counts"]["pushed"] != 1:
+        raise ScenarioFailed(f"the change was not pushed: {run['counts']}")
+    lead_id = demo.expect(demo.call("GET", "sync/links/pc-hedy"), 200)["links"][0]["dynamicsId"]
+    dataverse_call(demo, "PATCH", f"leads({lead_id})", {"firstname": "Hedy K."})
+    change = {"person": {"id": "pc-hedy", "firstName": "H."}, "updatedAt": "2026-05-01T11:00:00Z", "tags": SYNC_TAGS}
+    demo.expect(demo.call("POST", "sync/changes", {"changes": [change]}), 202, accepted=1)
+    run = sync_run(demo)
+    if run["conflicts"] != [{"entity": "lead", "dynamicsId": lead_id, "platformContactId": "pc-hedy",
+                             "field": "firstName", "winner": "dynamics"}]:
+        raise ScenarioFailed(f"the conflict was not reported: {run['conflicts']}")
+
+
+@scenario("Sync: a merge in Dynamics is reported naming the survivor")
+def sync_merge(demo: Demo) -> None:
+    merge = {"Target": {"@odata.type": "Microsoft.Dynamics.CRM.lead", "leadid": OBRIEN_LEAD},
+             "Subordinate": {"@odata.type": "Microsoft.Dynamics.CRM.lead", "leadid": ALAN_LEAD},
+             "UpdateContent": {"@odata.type": "Microsoft.Dynamics.CRM.lead"}, "PerformParentingChecks": False}
+    dataverse_call(demo, "POST", "Merge", merge)
+    run = sync_run(demo)
+    if run["counts"]["merged"] != 1:
+        raise ScenarioFailed(f"the merge was not reported: {run['counts']}")
+
+
+SYNC_RUNS: list[list[str]] = []
+
+
+@scenario("Sync: the run history")
+def sync_history(demo: Demo) -> None:
+    runs = demo.expect(demo.call("GET", "sync/runs", None), 200)["runs"]
+    for run in reversed(runs):
+        counts = ", ".join(f"{k}={v}" for k, v in run["counts"].items() if v) or "-"
+        SYNC_RUNS.append([run["trigger"], run["status"], ",".join(run["initialSync"]) or "-", counts,
+                          str(run["dynamicsRequests"]), str(len(run["conflicts"]))])
+
+
+# ---------------------------------------------------------------------------------------------
 # Running and printing
 # ---------------------------------------------------------------------------------------------
 
@@ -698,6 +791,9 @@ def main(argv: list[str] | None = None) -> int:
     if EXPORT_ROWS:
         print("\nCampaign export (queue campaign-export), per record\n")
         print(table(["Entity", "Record", "Outcome", "Written", "Owner rule", "Cut"], EXPORT_ROWS))
+    if SYNC_RUNS:
+        print("\nSync runs (GET /api/sync/runs, oldest first)\n")
+        print(table(["Trigger", "Status", "Initial sync", "Counts", "Web API requests", "Conflicts"], SYNC_RUNS))
     print("\nWhat changed in Dynamics\n")
     changed = changes(before, after)
     print(table(["Entity set", "Change", "Id", "Record"], changed) if changed else "(nothing)")

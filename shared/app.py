@@ -3,7 +3,7 @@
 Entry points call `dependencies()` and pass what they need into `shared` use-cases; nothing
 else reaches for module globals. Building it does no network I/O (clients connect on first
 call, tables and containers are created on first use), and the Dataverse client is built
-only when a function first asks for it, so Config and SyncSettings never import azure.identity.
+only when a function first asks for it, so Config and a GET of SyncSettings never import azure.identity.
 Importing this module imports no Azure SDK and builds no document model: a worker pays for
 those on its first call, and only for what that call uses (see `shared.store.clients`).
 """
@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING
 from shared.settings import Settings
 from shared.store import IdempotencyStore, PersonLocks, StorageClients, VersionedDocumentStore
 from shared.store.batches import BatchQueues, BatchResultsStore
+from shared.store.sync_ledger import SyncLedger
+from shared.store.sync_pending import SyncPendingStore
+from shared.store.sync_runs import SyncRunStore
+from shared.store.sync_state import SyncStateStore
 
 if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+    from azure.storage.queue import QueueClient
+
     from shared.config import Configuration, SyncSettings
     from shared.dynamics import DataverseClient, RetryPolicy
     from shared.dynamics.metadata import MetadataCache
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 CONFIG_BLOB = "configuration.json"
 SYNC_SETTINGS_BLOB = "sync-settings.json"
 PERSON_LOCK_TABLE = "personlocks"
+PLATFORM_UPDATES_QUEUE = "platform-updates"
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,10 @@ class Dependencies:
     batch_queues: BatchQueues
     export_results: BatchResultsStore
     export_queues: BatchQueues
+    sync_state: SyncStateStore
+    sync_ledger: SyncLedger
+    sync_pending: SyncPendingStore
+    sync_runs: SyncRunStore
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
@@ -72,7 +84,23 @@ class Dependencies:
             batch_queues=BatchQueues(storage),
             export_results=BatchResultsStore(lambda: storage.table(settings.campaign_export_table)),
             export_queues=BatchQueues(storage, "campaign-export", "campaign-export-results"),
+            sync_state=SyncStateStore(lambda: storage.table(settings.sync_table)),
+            sync_ledger=SyncLedger(lambda: storage.table(settings.sync_table)),
+            sync_pending=SyncPendingStore(lambda: storage.table(settings.sync_table)),
+            sync_runs=SyncRunStore(lambda: storage.table(settings.sync_table)),
         )
+
+    def config_container(self) -> ContainerClient:
+        """The configuration container (documents and the sync run's lease blob)."""
+        return self.storage.container(self.settings.config_container)
+
+    @cached_property
+    def platform_updates(self) -> QueueClient:
+        """The `platform-updates` queue, in `PLATFORM_UPDATES_CONNECTION`'s account or `AzureWebJobsStorage`."""
+        connection = self.settings.platform_updates_connection
+        storage = self.storage if connection is None else StorageClients.from_connection_string(
+            connection.get_secret_value())
+        return storage.queue(PLATFORM_UPDATES_QUEUE)
 
     @cached_property
     def dynamics(self) -> DataverseClient:

@@ -167,10 +167,30 @@ class Configuration(DocumentModel):
 
 # -- scheduled sync settings -----------------------------------------------------------------
 
-CriterionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "null", "notNull", "contains", "startsWith"]
+SYNC_KINDS = ("lead", "contact")
+CriterionOp = Literal[
+    "eq", "ne", "gt", "ge", "lt", "le", "in", "null", "notNull", "contains", "startsWith", "endsWith"
+]
+TEXT_OPS = frozenset({"contains", "startsWith", "endsWith"})
+ORDER_OPS = frozenset({"gt", "ge", "lt", "le"})
 Direction = Literal["both", "toDynamics", "toPlatform"]
-ConflictPolicy = Literal["dynamicsWins", "platformWins"]
+ConflictPolicy = Literal["dynamicsWins", "platformWins", "newestWins"]
 FrequencyHours = Literal[1, 2, 4, 6, 8, 12, 24]
+
+PERSON_PLATFORM_FIELDS = ("email", "firstName", "lastName", "company", "jobTitle", "phone")
+PLATFORM_FIELD_PATTERN = r"^(email|firstName|lastName|company|jobTitle|phone|platformFields\.[A-Za-z0-9_]{1,100})$"
+_PLATFORM_FIELD = re.compile(PLATFORM_FIELD_PATTERN)
+
+
+def _platform_field(value: str) -> str:
+    if not _PLATFORM_FIELD.match(value):
+        raise ValueError(f"must be one of {', '.join(PERSON_PLATFORM_FIELDS)} or platformFields.<name> "
+                         "(<name>: 1-100 letters, digits or _)")
+    return value
+
+
+PlatformField = Annotated[str, Field(json_schema_extra={"pattern": PLATFORM_FIELD_PATTERN}),
+                          AfterValidator(_platform_field)]
 
 
 def _when_op(ops: list[str], value: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
@@ -185,14 +205,17 @@ _SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
 _VALUE_PER_OP: list[JsonValue] = [
     _when_op(["null", "notNull"], {"type": "null"}, required=False),
     _when_op(["in"], {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": _SCALAR}}),
-    _when_op(["contains", "startsWith"], {"type": "string", "minLength": 1}),
+    _when_op(["contains", "startsWith", "endsWith"], {"type": "string", "minLength": 1}),
     _when_op(["eq", "ne"], {"anyOf": _SCALAR}),
     _when_op(["gt", "ge", "lt", "le"], {"anyOf": _SCALAR[:2]}),
 ]
 
 
 class Criterion(DocumentModel):
-    """One structured condition on a Dynamics attribute (never a raw filter string)."""
+    """One structured condition on a column of the kind (never a raw filter string)."""
+
+    # The shape of `value` is checked here; whether it fits the column's type, and whether the op
+    # suits that type, needs Dynamics' metadata (`shared.sync.settings_checks`).
 
     model_config = ConfigDict(json_schema_extra={"allOf": _VALUE_PER_OP})
 
@@ -214,54 +237,66 @@ class Criterion(DocumentModel):
                 raise ValueError("must be a list of 1-100 values for op 'in'")
             if any(item is None or isinstance(item, list) for item in value):
                 raise ValueError("must hold only strings, numbers or booleans")
-        elif op in ("contains", "startsWith"):
+        elif op in TEXT_OPS:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"must be a non-empty string for op {op!r}")
         elif value is None or isinstance(value, list):
             raise ValueError(f"must be a single string, number or boolean for op {op!r} (use 'null' to test for null)")
-        elif op in ("gt", "ge", "lt", "le") and isinstance(value, bool):
-            raise ValueError(f"must be a number or string for op {op!r}")
+        elif op in ORDER_OPS and isinstance(value, bool):
+            raise ValueError(f"must be a number or a date for op {op!r}")
         return value
 
 
-class EntitySelection(DocumentModel):
-    enabled: bool = True
+class KindSelection(DocumentModel):
+    """Whether a kind is pulled from Dynamics, and which rows: every criterion must hold."""
+
+    enabled: bool = False
     criteria: Annotated[list[Criterion], Field(max_length=20)] = Field(default_factory=list)
-    """All must hold (and)."""
-
-
-def _default_lead_selection() -> EntitySelection:
-    return EntitySelection.model_validate({"criteria": [{"field": "leadsourcecode", "op": "eq", "value": 8}]})
 
 
 class DataConfiguration(DocumentModel):
-    lead: EntitySelection = Field(default_factory=_default_lead_selection)
-    contact: EntitySelection = Field(default_factory=EntitySelection)
+    contact: KindSelection = Field(default_factory=KindSelection)
+    lead: KindSelection = Field(default_factory=KindSelection)
 
 
 class FieldMapping(DocumentModel):
-    # No white space; \x85 and \ufeff spelled out so the Rust and ECMA regex engines agree.
-    platform: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s\x85\ufeff]+$")]
+    platform: PlatformField
     dynamics: LogicalName
-    direction: Direction = "both"
+    direction: Direction
 
 
-def _unique_dynamics(mappings: list[FieldMapping]) -> list[FieldMapping]:
-    _unique([mapping.dynamics for mapping in mappings])
+def _each_once(mappings: list[FieldMapping]) -> list[FieldMapping]:
+    """Each platform field and each column once per kind; every repeat is named."""
+    problems: list[str] = []
+    for side in ("platform", "dynamics"):
+        first: dict[str, int] = {}
+        for index, mapping in enumerate(mappings):
+            value = getattr(mapping, side)
+            if value in first:
+                problems.append(f"item {index} repeats {side} {value!r} of item {first[value]}")
+            else:
+                first[value] = index
+    if problems:
+        raise ValueError("; ".join(problems))
     return mappings
 
 
 # JSON Schema cannot say "unique by one property": the description says it.
-FieldMappingList = Annotated[list[FieldMapping],
-                             Field(max_length=200, description="Each Dynamics attribute (`dynamics`) at most once."),
-                             AfterValidator(_unique_dynamics)]
+FieldMappingList = Annotated[
+    list[FieldMapping],
+    Field(max_length=200, description="Each platform field (`platform`) and each column (`dynamics`) at most once."),
+    AfterValidator(_each_once),
+]
+
+
+def _default_mappings() -> list[FieldMapping]:
+    return [FieldMapping(platform="firstName", dynamics="firstname", direction="both"),
+            FieldMapping(platform="lastName", dynamics="lastname", direction="both")]
 
 
 class FieldMappings(DocumentModel):
-    lead: FieldMappingList = Field(
-        default_factory=lambda: [FieldMapping(platform="firstName", dynamics="firstname", direction="both")]
-    )
-    contact: FieldMappingList = Field(default_factory=list)
+    contact: FieldMappingList = Field(default_factory=_default_mappings)
+    lead: FieldMappingList = Field(default_factory=_default_mappings)
 
 
 class SyncSettings(DocumentModel):
@@ -269,6 +304,14 @@ class SyncSettings(DocumentModel):
 
     global_sync: bool = True
     frequency_hours: FrequencyHours = 1
+    conflict_policy: ConflictPolicy = "dynamicsWins"
     data_configuration: DataConfiguration = Field(default_factory=DataConfiguration)
     field_mappings: FieldMappings = Field(default_factory=FieldMappings)
-    conflict_policy: ConflictPolicy = "dynamicsWins"
+
+    def selection(self, kind: str) -> KindSelection:
+        selection: KindSelection = getattr(self.data_configuration, kind)
+        return selection
+
+    def mappings(self, kind: str) -> list[FieldMapping]:
+        mappings: list[FieldMapping] = getattr(self.field_mappings, kind)
+        return mappings

@@ -41,6 +41,11 @@ _ENV_NAMES: dict[str, str] = {
     "journey_batch_table": "JOURNEY_BATCH_TABLE",
     "journey_batch_slice_seconds": "JOURNEY_BATCH_SLICE_SECONDS",
     "campaign_export_table": "CAMPAIGN_EXPORT_TABLE",
+    "sync_table": "SYNC_TABLE",
+    "sync_page_size": "SYNC_PAGE_SIZE",
+    "sync_run_slice_seconds": "SYNC_RUN_SLICE_SECONDS",
+    "sync_clock_offset_seconds": "SYNC_CLOCK_OFFSET_SECONDS",
+    "platform_updates_connection": "PLATFORM_UPDATES_CONNECTION",
 }
 
 # Azure table names: alphanumeric, starting with a letter, 3-63 characters.
@@ -97,6 +102,16 @@ class Settings(BaseModel):
     """How long one JourneyBatch delivery works before it stores its progress and re-enqueues
     the message (the promised 8 minutes; below functionTimeout, 600 s). CampaignExport uses it too."""
     campaign_export_table: TableName = "campaignexports"
+    sync_table: TableName = "sync"
+    """The scheduled sync's table: where each kind stands, the ledger, pending work, runs."""
+    sync_page_size: int = Field(default=5000, ge=1, le=5000)
+    """Rows per page of an initial sync (one checkpoint per page)."""
+    sync_run_slice_seconds: int = Field(default=480, ge=10, le=540)
+    """How long one delivery of a run works before it checkpoints and hands the run on."""
+    sync_clock_offset_seconds: int = 0
+    """Shifts the sync's notion of now (schedule, recorded times); honoured only for a loopback Dynamics."""
+    platform_updates_connection: SecretStr | None = None
+    """The storage account of the `platform-updates` queue, when not `AzureWebJobsStorage`."""
 
     @field_validator("dynamics_url")
     @classmethod

@@ -28,9 +28,12 @@ class ScriptedFailure:
     message: str | None = None
     drop: bool = False
     after: bool = False  # fail after the request has been carried out (its effect stays)
+    contains: str | None = None  # a text the path and query (as sent, percent-encoded) must contain
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
+            return False
+        if self.contains and self.contains not in path:
             return False
         return not self.path or path.startswith(self.path)
 
@@ -114,7 +117,7 @@ class Faults:
                     status=int(item.get("status", 503)), count=int(item.get("count", 1)), path=item.get("path"),
                     method=item.get("method"), retry_after=item.get("retryAfter"), code=item.get("code"),
                     message=item.get("message"), drop=bool(item.get("drop", False)),
-                    after=bool(item.get("after", False))))
+                    after=bool(item.get("after", False)), contains=item.get("contains")))
             limits = config.get("limits")
             if isinstance(limits, dict):
                 self.limits = Limits(

@@ -14,9 +14,10 @@ from typing import Any
 
 from .errors import ODataError, not_implemented, property_not_found
 from .filter_parser import BoolOp, Call, Compare, CrmCall, Lambda, Literal, Not, Prop, count_conditions
+from .relations import sql_guid_key
 from .schema import Attribute, Schema, Table
 from .store import Store
-from .values import LookupRef, parse_datetime
+from .values import GUID_RE, LookupRef, parse_datetime
 
 MAX_CONDITIONS = 500
 MAX_IN_CHARACTERS = 850  # string values of one In/NotIn, commas between them included
@@ -331,6 +332,8 @@ def _normalize(value: Any, kind: str | None) -> Any:
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
+        if kind in ("guid", "lookup") and GUID_RE.match(value):
+            return sql_guid_key(value)  # `gt`/`lt` order GUIDs as SQL Server does, like `$orderby` (keyset paging)
         if kind in _NUMERIC:
             try:
                 return float(value)

@@ -11,7 +11,7 @@ from .errors import (
     not_implemented,
     segment_not_found,
 )
-from .handlers import actions, batch, entities, lists, metadata, navigation, reading, service, tracking
+from .handlers import actions, batch, entities, lists, merge, metadata, navigation, reading, service, tracking
 from .paths import Segment, split_path
 from .protocol import Response
 from .query import parse_options
@@ -20,14 +20,14 @@ from .schema import Table
 CRM = "Microsoft.Dynamics.CRM."
 # Messages Dataverse has that the emulator does not implement: answered 501, never a quiet 200.
 NOT_EMULATED = {
-    "Merge", "QualifyLead", "RetrieveTotalRecordCount", "BulkDelete", "ExecuteMultiple", "RetrieveVersion",
+    "QualifyLead", "RetrieveTotalRecordCount", "BulkDelete", "ExecuteMultiple", "RetrieveVersion",
     "RetrieveCurrentOrganization", "SetState", "Assign", "GrantAccess", "RevokeAccess", "CopyMembersList",
     "CopyDynamicListToStatic", "QualifyMemberList", "AddMembersBatchList", "RemoveListMembersList",
     "RetrieveEntityChanges", "CalculateRollupField", "InitializeFrom", "SendEmail", "RetrieveUserPrivileges",
     "RetrieveMetadataChanges", "GlobalOptionSetDefinitions", "RelationshipDefinitions", "DeleteMultiple",
 }
 UNBOUND_FUNCTIONS = {"WhoAmI"}
-UNBOUND_ACTIONS = {"AddListMembersList"}
+UNBOUND_ACTIONS = {"AddListMembersList": lists.add_list_members_list, "Merge": merge.merge}
 
 
 def dispatch(ctx: Context) -> Response:
@@ -54,7 +54,7 @@ def dispatch(ctx: Context) -> Response:
     if first.name in UNBOUND_ACTIONS:
         if method != "POST":
             raise no_http_resource(f"{ctx.root}{request.path.lstrip('/')}")
-        return lists.add_list_members_list(ctx)
+        return UNBOUND_ACTIONS[first.name](ctx)
     if first.name == "EntityDefinitions":
         return metadata.entity_definitions(ctx, segments)
     name = first.name[len(CRM):] if first.name.startswith(CRM) else first.name

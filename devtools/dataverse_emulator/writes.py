@@ -123,6 +123,17 @@ class Writer:
         row["modifiedon"] = utc_now()
         self.store.put(table.logical_name, record_id, row)
 
+    def mark_merged(self, table: Table, record_id: str, master: LookupRef, state: int, status: int) -> None:
+        """Deactivates a merge's subordinate: `merged` and `masterid` are server-owned, so no body can."""
+        current = self.store.get(table.logical_name, record_id)
+        if current is None:
+            raise record_not_found(table.logical_name, record_id)
+        row = dict(current)
+        row.update({"merged": True, "masterid": master, "statecode": state, "statuscode": status,
+                    "modifiedon": utc_now()})
+        self._stamp(table, row, ("modifiedby", "modifiedonbehalfby"))
+        self.store.put(table.logical_name, record_id, row)
+
     def delete(self, table: Table, record_id: str) -> None:
         if not self.store.exists(table.logical_name, record_id):
             raise record_not_found(table.logical_name, record_id)

@@ -67,7 +67,7 @@ def test_when_whoami_is_called_with_post_the_answer_is_404_no_http_resource(api:
 
 
 def test_when_a_message_is_not_emulated_the_answer_is_501_not_a_quiet_200(api: Api) -> None:
-    response = api.post("Merge", {})
+    response = api.post("BulkDelete", {})
     assert response.status_code == 501
     assert "not implemented" in error_of(response)["message"]
     lead = api.create("leads", {"lastname": "L"})

@@ -76,6 +76,16 @@ def test_when_a_table_is_not_tracked_track_changes_is_refused(api: Api) -> None:
     assert api.get("tasks?$select=subject", headers=TRACK).status_code == 200
 
 
+def test_when_a_seed_turns_tracking_off_for_leads_they_are_refused_and_metadata_says_so(api: Api) -> None:
+    api.seed({"$changeTracking": {"lead": False}})
+    response = api.get("leads?$select=lastname", headers=TRACK)
+    assert response.status_code == 400
+    assert "Change tracking is not enabled for the entity 'lead'" in error_of(response)["message"]
+    definition = api.get("EntityDefinitions(LogicalName='lead')?$select=ChangeTrackingEnabled").json()
+    assert definition["ChangeTrackingEnabled"] is False
+    assert api.get("contacts?$select=lastname", headers=TRACK).status_code == 200
+
+
 def test_when_a_delta_is_large_it_pages_before_the_delta_link(api: Api) -> None:
     api.seed({"leads": [{"lastname": f"L{i}"} for i in range(5)]})
     headers = {**TRACK, "Prefer": "odata.track-changes,odata.maxpagesize=2"}

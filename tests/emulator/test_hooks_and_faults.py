@@ -198,3 +198,11 @@ def test_when_a_batch_runs_its_parts_count_towards_the_execution_time_limit(api:
     assert throttled.status_code == 429
     assert error_of(throttled)["code"] == "0x80072321"
     assert int(throttled.headers["Retry-After"]) >= 1
+
+
+def test_when_a_rule_names_a_text_only_requests_containing_it_fail(api: Api) -> None:
+    api.seed({"leads": [{"lastname": "A"}]})
+    api.dv.hook("POST", "faults", {"failNext": [{"status": 400, "count": 1, "contains": "lastname%20eq%20'B'"}]})
+    assert api.get("leads?$filter=lastname eq 'A'").status_code == 200
+    assert api.get("leads?$filter=lastname%20eq%20'B'").status_code == 400
+    assert api.get("leads?$filter=lastname%20eq%20'B'").status_code == 200

@@ -203,6 +203,19 @@ def test_when_no_orderby_is_given_rows_come_in_primary_key_order(api: Api) -> No
     assert [r["contactid"] for r in paged["value"] + rest["value"]] == expected
 
 
+def test_when_a_key_is_compared_with_gt_the_order_is_the_one_orderby_uses(api: Api) -> None:
+    # Keyset paging (`<key> gt <last>` ordered by the key) needs `gt` to follow SQL Server's order.
+    ids = ["00000000-0000-0000-0000-000000000003", "ffffffff-0000-0000-0000-000000000001",
+           "88888888-0000-0000-0000-000000000002", "11111111-0000-0000-0000-000000000002"]
+    api.seed({"contacts": [{"contactid": i, "lastname": i[:2]} for i in ids]})
+    ordered = [r["contactid"] for r in api.get("contacts?$select=contactid&$orderby=contactid asc").json()["value"]]
+    assert ordered == [ids[1], ids[3], ids[2], ids[0]]
+    after = api.get(f"contacts?$select=contactid&$orderby=contactid&$filter=contactid gt {ordered[1]}").json()
+    assert [r["contactid"] for r in after["value"]] == ordered[2:]
+    before = api.get(f"contacts?$select=contactid&$filter=contactid le {ordered[1]}").json()
+    assert [r["contactid"] for r in before["value"]] == ordered[:2]
+
+
 def test_when_top_is_given_it_limits_rows_without_a_next_link(api: Api, people: dict[str, str]) -> None:
     body = api.get("contacts?$top=2&$orderby=lastname").json()
     assert [r["lastname"] for r in body["value"]] == ["Hopper", "Lovelace"]

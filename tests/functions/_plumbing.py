@@ -42,7 +42,7 @@ def request(
 
 def app_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[None]:
     """Set the app settings for one test and rebuild the dependency cache around it."""
-    for name in ("DYNAMICS_STATIC_TOKEN", "CONFIG_CONTAINER", "IDEMPOTENCY_TABLE"):
+    for name in ("DYNAMICS_STATIC_TOKEN", "CONFIG_CONTAINER", "IDEMPOTENCY_TABLE", "SYNC_TABLE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

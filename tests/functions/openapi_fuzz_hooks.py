@@ -29,7 +29,7 @@ CONFIGURATION_RULES = (
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """True keeps the failure (the run fails); False drops it, and notes it for the test's summary."""
-    for reason in (_configuration_rule, _configuration_columns, _unique_by_property):
+    for reason in (_configuration_rule, _configuration_columns, _unique_by_property, _column_metadata):
         if reason(failure, case, response):
             _note_dropped(reason.__name__.strip("_"), failure, case, response)
             return False
@@ -47,7 +47,8 @@ def _note_dropped(reason: str, failure: Any, case: Any, response: Any) -> None:
 
 def _configuration_rule(failure: Any, case: Any, response: Any) -> bool:
     """A schema-valid person the configuration refuses is a 400; it must name nothing but those rules."""
-    if failure.code != "ST202" or response.status_code != 400 or not case.path.startswith("/journey/"):
+    if failure.code != "ST202" or response.status_code != 400 or not (
+            case.path.startswith("/journey/") or case.path == "/sync/enqueue"):
         return False
     errors = _errors(response)
     return bool(errors) and all(
@@ -76,7 +77,26 @@ def _unique_by_property(failure: Any, case: Any, response: Any) -> bool:
         return False
     errors = _errors(response)
     return bool(errors) and all(
-        error.get("loc", [None])[0] == "fieldMappings" and str(error.get("msg", "")).endswith("appears more than once")
+        error.get("loc", [None])[0] == "fieldMappings"
+        and (str(error.get("msg", "")).endswith("appears more than once") or " repeats " in str(error.get("msg", "")))
+        for error in errors
+    )
+
+
+# What the sync settings' metadata checks say (shared.sync.settings_checks): the columns Dynamics has.
+COLUMN_RULES = (" has no column ", "cannot be used in criteria", "needs a String or Memo column",
+                "needs a number or date column", " cannot be written by the sync", ": the value must be",
+                ": each value must be")
+
+
+def _column_metadata(failure: Any, case: Any, response: Any) -> bool:
+    """Criteria and mappings are checked against Dynamics' columns: no schema can say which exist."""
+    if failure.code != "ST202" or response.status_code != 400 or case.path != "/sync/settings":
+        return False
+    errors = _errors(response)
+    return bool(errors) and all(
+        error.get("loc", [None])[0] in ("dataConfiguration", "fieldMappings")
+        and any(rule in str(error.get("msg", "")) for rule in COLUMN_RULES)
         for error in errors
     )
 

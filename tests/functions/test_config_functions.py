@@ -24,6 +24,7 @@ def app(monkeypatch: pytest.MonkeyPatch, storage_connection_string: str, dataver
         "DYNAMICS_URL": dataverse.root,
         "DYNAMICS_STATIC_TOKEN": dataverse.token,
         "CONFIG_CONTAINER": f"cfg-{uuid.uuid4().hex[:12]}",
+        "SYNC_TABLE": f"sync{uuid.uuid4().hex[:12]}",
     })
 
 
@@ -131,9 +132,7 @@ def test_get_sync_settings_returns_the_documented_defaults() -> None:
     response = SyncSettingsFunction.main(request("GET", "sync/settings"))
     assert response.status_code == 200
     assert body_of(response) == json.loads(SyncSettings().model_dump_json())
-    assert body_of(response)["dataConfiguration"]["lead"]["criteria"] == [
-        {"field": "leadsourcecode", "op": "eq", "value": 8}
-    ]
+    assert body_of(response)["dataConfiguration"]["lead"] == {"enabled": False, "criteria": []}
 
 
 def test_put_sync_settings_round_trips_and_412s_when_stale() -> None:

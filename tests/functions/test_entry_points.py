@@ -7,7 +7,6 @@ The local host and Azure turn an exception that escapes an HTTP entry point into
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.functions.timer import TimerRequest
 
 from shared.http import endpoint
 from tests.functions._plumbing import load
@@ -78,9 +76,3 @@ def test_when_the_app_cannot_start_every_http_function_answers_a_problem_with_a_
 
 def _broken_dependencies() -> Any:
     raise RuntimeError("cannot build the dependencies: secret-setting")
-
-
-def test_the_scheduled_sync_not_built_yet_fails_each_tick_visibly(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR), pytest.raises(NotImplementedError):
-        load("ScheduledSync").main(TimerRequest(past_due=True))
-    assert "ScheduledSync is not built yet" in caplog.text

@@ -776,7 +776,9 @@ EXPECTED_FUNCTIONS = {
     "JourneyBatch": "queueTrigger", "CampaignExport": "queueTrigger", "ScheduledSync": "timerTrigger",
     "JourneyBatchStatus": "httpTrigger", "CampaignExportStatus": "httpTrigger", "Config": "httpTrigger",
     "Health": "httpTrigger", "SyncSettings": "httpTrigger", "SyncEnqueue": "httpTrigger",
-    "SyncChanges": "httpTrigger", "SyncLinks": "httpTrigger", "SyncRun": "httpTrigger", "SyncRuns": "httpTrigger",
+    "SyncChanges": "httpTrigger", "SyncLinks": "httpTrigger", "SyncContactLinks": "httpTrigger",
+    "SyncRun": "httpTrigger", "SyncRuns": "httpTrigger", "SyncRunStatus": "httpTrigger",
+    "SyncRunWorker": "queueTrigger",
     "IdempotencyPurge": "timerTrigger",
 }
 

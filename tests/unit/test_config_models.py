@@ -26,14 +26,24 @@ DOCUMENTED_CONFIGURATION = {
     "userMapping": {"identities": {}, "defaultOwner": None},
 }
 
+BOTH_NAMES = [{"platform": "firstName", "dynamics": "firstname", "direction": "both"},
+              {"platform": "lastName", "dynamics": "lastname", "direction": "both"}]
 DOCUMENTED_SYNC = {
-    "globalSync": True, "frequencyHours": 1,
-    "dataConfiguration": {"lead": {"enabled": True,
-                                   "criteria": [{"field": "leadsourcecode", "op": "eq", "value": 8}]},
-                          "contact": {"enabled": True, "criteria": []}},
-    "fieldMappings": {"lead": [{"platform": "firstName", "dynamics": "firstname", "direction": "both"}],
-                      "contact": []},
-    "conflictPolicy": "dynamicsWins",
+    "globalSync": True, "frequencyHours": 1, "conflictPolicy": "dynamicsWins",
+    "dataConfiguration": {"contact": {"enabled": False, "criteria": []},
+                          "lead": {"enabled": False, "criteria": []}},
+    "fieldMappings": {"contact": BOTH_NAMES, "lead": BOTH_NAMES},
+}
+EXAMPLE_SYNC = {
+    "globalSync": True, "frequencyHours": 4, "conflictPolicy": "dynamicsWins",
+    "dataConfiguration": {"contact": {"enabled": False, "criteria": []},
+                          "lead": {"enabled": True, "criteria": [
+                              {"field": "leadsourcecode", "op": "eq", "value": 8},
+                              {"field": "emailaddress1", "op": "endsWith", "value": "@contoso.com"}]}},
+    "fieldMappings": {"contact": [],
+                      "lead": [{"platform": "email", "dynamics": "emailaddress1", "direction": "both"},
+                               {"platform": "platformFields.score", "dynamics": "new_score",
+                                "direction": "toDynamics"}]},
 }
 
 
@@ -55,8 +65,13 @@ def test_docs_http_shows_both_defaults_as_they_are() -> None:
     assert [json.loads(block) for block in blocks] == [DOCUMENTED_CONFIGURATION, DOCUMENTED_SYNC]
 
 
+
 def test_sync_settings_defaults_are_the_documented_ones() -> None:
     assert json.loads(SyncSettings().model_dump_json()) == DOCUMENTED_SYNC
+
+
+def test_the_documented_sync_example_round_trips() -> None:
+    assert json.loads(SyncSettings.model_validate_json(json.dumps(EXAMPLE_SYNC)).model_dump_json()) == EXAMPLE_SYNC
 
 
 def test_an_empty_document_validates_to_the_defaults() -> None:
@@ -139,11 +154,34 @@ def test_configuration_rejects(doc: dict[str, Any], loc: tuple[Any, ...], kind: 
         ({"dataConfiguration": {"lead": {"criteria": [{"field": "x", "op": "eq", "value": 1, "raw": "1 eq 1"}]}}},
          ("dataConfiguration", "lead", "criteria", 0, "raw"), "extra_forbidden"),
         ({"dataConfiguration": {"account": {}}}, ("dataConfiguration", "account"), "extra_forbidden"),
-        ({"fieldMappings": {"lead": [{"platform": "a", "dynamics": "x", "direction": "up"}]}},
+        ({"dataConfiguration": {"lead": {"criteria": [{"field": "x", "op": "endsWith", "value": ""}]}}},
+         ("dataConfiguration", "lead", "criteria", 0, "value"), "value_error"),
+        ({"dataConfiguration": {"lead": {"criteria": [{"field": "x", "op": "In", "value": [1]}]}}},
+         ("dataConfiguration", "lead", "criteria", 0, "op"), "literal_error"),
+        ({"dataConfiguration": {"lead": {"criteria": [{"field": "x", "op": "in", "value": list(range(101))}]}}},
+         ("dataConfiguration", "lead", "criteria", 0, "value"), "value_error"),
+        ({"dataConfiguration": {"lead": {"criteria": [{"field": "x", "op": "null"}] * 21}}},
+         ("dataConfiguration", "lead", "criteria"), "too_long"),
+        ({"fieldMappings": {"lead": [{"platform": "email", "dynamics": "x", "direction": "up"}]}},
          ("fieldMappings", "lead", 0, "direction"), "literal_error"),
-        ({"fieldMappings": {"lead": [{"platform": "a", "dynamics": "x"}, {"platform": "b", "dynamics": "x"}]}},
+        ({"fieldMappings": {"lead": [{"platform": "email", "dynamics": "x"}]}},
+         ("fieldMappings", "lead", 0, "direction"), "missing"),
+        ({"fieldMappings": {"lead": [{"platform": "email", "dynamics": "x", "direction": "both"},
+                                     {"platform": "phone", "dynamics": "x", "direction": "both"}]}},
          ("fieldMappings", "lead"), "value_error"),
-        ({"fieldMappings": {"lead": [{"dynamics": "x"}]}}, ("fieldMappings", "lead", 0, "platform"), "missing"),
+        ({"fieldMappings": {"contact": [{"platform": "phone", "dynamics": "x", "direction": "both"},
+                                        {"platform": "phone", "dynamics": "y", "direction": "toPlatform"}]}},
+         ("fieldMappings", "contact"), "value_error"),
+        ({"fieldMappings": {"lead": [{"platform": "score", "dynamics": "x", "direction": "both"}]}},
+         ("fieldMappings", "lead", 0, "platform"), "value_error"),
+        ({"fieldMappings": {"lead": [{"platform": "platformFields.a-b", "dynamics": "x", "direction": "both"}]}},
+         ("fieldMappings", "lead", 0, "platform"), "value_error"),
+        ({"fieldMappings": {"lead": [{"platform": "platformFields.", "dynamics": "x", "direction": "both"}]}},
+         ("fieldMappings", "lead", 0, "platform"), "value_error"),
+        ({"fieldMappings": {"lead": [{"dynamics": "x", "direction": "both"}]}},
+         ("fieldMappings", "lead", 0, "platform"), "missing"),
+        ({"fieldMappings": {"lead": [{"platform": "email", "dynamics": "x", "direction": "both"}] * 201}},
+         ("fieldMappings", "lead"), "too_long"),
     ],
 )
 def test_sync_settings_reject(doc: dict[str, Any], loc: tuple[Any, ...], kind: str) -> None:
@@ -162,6 +200,7 @@ def test_sync_settings_reject(doc: dict[str, Any], loc: tuple[Any, ...], kind: s
         {"field": "parentcustomerid", "op": "notNull", "value": None},
         {"field": "emailaddress1", "op": "contains", "value": "@example.com"},
         {"field": "fullname", "op": "startsWith", "value": "A"},
+        {"field": "emailaddress1", "op": "endsWith", "value": "@contoso.com"},
         {"field": "donotemail", "op": "eq", "value": False},
     ],
 )
@@ -172,6 +211,22 @@ def test_every_criteria_op_is_accepted_in_its_shape(criterion: dict[str, Any]) -
 @pytest.mark.parametrize("hours", [1, 2, 4, 6, 8, 12, 24])
 def test_every_allowed_frequency_is_accepted(hours: int) -> None:
     assert SyncSettings.model_validate_json(json.dumps({"frequencyHours": hours})).frequency_hours == hours
+
+
+def test_a_repeated_mapping_names_every_repeat() -> None:
+    doc = {"fieldMappings": {"lead": [{"platform": "email", "dynamics": "emailaddress1", "direction": "both"},
+                                      {"platform": "email", "dynamics": "emailaddress2", "direction": "both"},
+                                      {"platform": "phone", "dynamics": "emailaddress1", "direction": "both"}]}}
+    with pytest.raises(ValidationError) as raised:
+        SyncSettings.model_validate_json(json.dumps(doc))
+    message = raised.value.errors()[0]["msg"]
+    assert "item 1 repeats platform 'email' of item 0" in message
+    assert "item 2 repeats dynamics 'emailaddress1' of item 0" in message
+
+
+@pytest.mark.parametrize("policy", ["dynamicsWins", "platformWins", "newestWins"])
+def test_every_conflict_policy_is_accepted(policy: str) -> None:
+    assert SyncSettings.model_validate_json(json.dumps({"conflictPolicy": policy})).conflict_policy == policy
 
 
 def test_several_bad_fields_are_all_reported() -> None:
