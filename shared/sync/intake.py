@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from shared.http import ProblemError, json_response, method_not_allowed, parse_body, parse_request
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 from shared.store.idempotency import Claim, StoredResponse, body_hash
 from shared.sync.models import ChangesRequest, EnqueueRequest, LinkRequest
 from shared.sync.people import columns_for, enqueue_tags, identifier_errors

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.config import SyncSettings
 from shared.resolution import Kind, criteria, identifier_attributes
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 
 KIND_TAGS = {"lead": "D365: Lead", "contact": "D365: Contact"}
 PUSHED_FROM_DYNAMICS = "D365: Pushed from Dynamics"

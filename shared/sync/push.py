@@ -23,8 +23,9 @@ from shared.dynamics import (
     bind,
 )
 from shared.resolution import criteria
-from shared.steps.common import Lookups, StepConfig, owner_candidates, person_lookup
+from shared.steps.config import StepConfig
 from shared.steps.create_update_lead import contact_account
+from shared.steps.lookups import Lookups, person_lookup
 from shared.store.idempotency import derived_id
 from shared.store.sync_ledger import LedgerRecord, SyncLedger
 from shared.store.sync_pending import PendingChange, PendingEnqueue, SyncPendingStore
@@ -111,12 +112,12 @@ class Push:
             ctx.pending.add_change(person.id, person.platform_values(), None, ctx.now_text())
             return
         values = columns_for(person.platform_values(), kind, ctx.config, ctx.settings)
-        people = [person_lookup(kind, ctx.config, values)]
+        people = [person_lookup(kind, ctx.config, values)]  # type: ignore[arg-type]
         if kind == "lead":
             people.append(person_lookup("contact", ctx.config, values, expand=[_CONTACT_ACCOUNT]))
-        lookups = Lookups(people=tuple(people), owner=owner_candidates(None, ctx.config))
+        lookups = Lookups(people=tuple(people), owner=ctx.config.owner_candidates(None))
         found = lookups.split(ctx.client.query_batch(lookups.requests()))
-        match = lookups.match(kind, found)
+        match = lookups.match(kind, found)  # type: ignore[arg-type]
         reads = ctx.reads[kind]
         if match is not None:
             record_id = match.record_id
@@ -132,7 +133,7 @@ class Push:
                 account = contact_account(contact.record)
                 if account:
                     data["parentaccountid@odata.bind"] = bind("accounts", account)
-        data.update(lookups.owner_bind(found))
+        data.update(lookups.owner_decision(found).bind())
         record_id = derived_id("sync-enqueue", f"{kind}\n{person.id}\n{item.arrival}", kind)
         try:
             ctx.client.create_record(reads.entity_set, data, record_id=record_id)

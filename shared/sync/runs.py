@@ -19,7 +19,7 @@ import azure.functions as func
 from shared.config import SYNC_KINDS
 from shared.dynamics.errors import DataverseUnavailableError
 from shared.http import ProblemError, json_response, parse_query
-from shared.steps.common import StepConfig
+from shared.steps.config import StepConfig
 from shared.store.sync_pending import arrival_key
 from shared.store.sync_runs import RunActive, RunLease, new_run_id
 from shared.sync.messages import encode
