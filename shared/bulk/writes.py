@@ -86,8 +86,12 @@ def write_all(
 
 
 def _round(
-    client: _Client, writes: Sequence[BatchRequest], groups: list[list[int]], outcomes: dict[int, WriteOutcome],
-    pacer: Pacer, after_round_trip: Callable[[], None] | None,
+    client: _Client,
+    writes: Sequence[BatchRequest],
+    groups: list[list[int]],
+    outcomes: dict[int, WriteOutcome],
+    pacer: Pacer,
+    after_round_trip: Callable[[], None] | None,
 ) -> list[list[int]]:
     """Send every group once; return the groups to send again."""
     trips: list[list[list[int]]] = [[]]
@@ -99,7 +103,9 @@ def _round(
         trips[-1].append(group)
         size += len(group)
 
-    def send(trip: list[list[int]]) -> tuple[list[list[int]], list[ChangeSetOutcome] | DataverseUnavailableError]:
+    def send(
+        trip: list[list[int]],
+    ) -> tuple[list[list[int]], list[ChangeSetOutcome] | DataverseUnavailableError]:
         change_sets = [ChangeSet([_numbered(writes[i], i) for i in group]) for group in trip]
         try:
             return trip, client.execute_change_sets(change_sets)
@@ -135,7 +141,9 @@ def _round(
 
 def _numbered(write: BatchRequest, index: int) -> BatchRequest:
     """The write with Content-ID `index + 1`, so a failed change set's answer names the write."""
-    return BatchRequest(write.method, write.path, write.body, write.headers, str(index + 1), write.safe_to_resend)
+    return BatchRequest(
+        write.method, write.path, write.body, write.headers, str(index + 1), write.safe_to_resend
+    )
 
 
 def _error_of(outcome: ChangeSetOutcome) -> DataverseError:
@@ -146,7 +154,10 @@ def _error_of(outcome: ChangeSetOutcome) -> DataverseError:
 
 
 def _settle(
-    group: list[int], outcome: ChangeSetOutcome, writes: Sequence[BatchRequest], outcomes: dict[int, WriteOutcome],
+    group: list[int],
+    outcome: ChangeSetOutcome,
+    writes: Sequence[BatchRequest],
+    outcomes: dict[int, WriteOutcome],
 ) -> tuple[list[list[int]], DataverseUnavailableError | None]:
     """Record what a change set's answer settles; return the groups to send again, and the
     throttling or outage that refused this one (it is sent again whole)."""

@@ -50,7 +50,11 @@ class PersonLookup:
 
 
 def person_lookup(
-    kind: Kind, config: StepConfig, values: Mapping[str, Scalar], *, select: Sequence[str] = (),
+    kind: Kind,
+    config: StepConfig,
+    values: Mapping[str, Scalar],
+    *,
+    select: Sequence[str] = (),
     expand: Sequence[Expand] = (),
 ) -> PersonLookup:
     return PersonLookup(kind, criteria(kind, config.identifiers(kind), values), tuple(select), tuple(expand))

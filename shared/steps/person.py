@@ -51,12 +51,17 @@ def _identifier_errors(
             for column in field_set:
                 if values.get(column) is None:
                     loc: tuple[str | int, ...] = (
-                        ("person", platform_name[column]) if column in platform_name else ("person", "fields", column)
+                        ("person", platform_name[column])
+                        if column in platform_name
+                        else ("person", "fields", column)
                     )
                     needed_by.setdefault(loc, []).append(f"{label} {'+'.join(field_set)}")
     return [
-        (loc, f"is required: the person fills no identifier set of a table this step looks in "
-              f"(sets missing it: {', '.join(dict.fromkeys(needs))})")
+        (
+            loc,
+            f"is required: the person fills no identifier set of a table this step looks in "
+            f"(sets missing it: {', '.join(dict.fromkeys(needs))})",
+        )
         for loc, needs in needed_by.items()
     ]
 
@@ -66,8 +71,12 @@ def check_person(person: Person, config: StepConfig, kinds: Sequence[Kind]) -> d
     errors: list[ErrorItem] = []
     mapped = {attribute for attribute in config.person_fields.values() if attribute}
     for name in sorted(mapped & set(person.fields)):
-        errors.append((("person", "fields", name), "is filled from the person's own fields; remove it from fields"))
-    identifier_columns = {column for kind in kinds for field_set in config.identifiers(kind) for column in field_set}
+        errors.append(
+            (("person", "fields", name), "is filled from the person's own fields; remove it from fields")
+        )
+    identifier_columns = {
+        column for kind in kinds for field_set in config.identifiers(kind) for column in field_set
+    }
     for name in sorted(identifier_columns & set(person.fields)):
         value = person.fields[name]
         if value is not None and not isinstance(value, str):

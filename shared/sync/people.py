@@ -28,12 +28,19 @@ def eligible(kind: str, tags: list[str], platform_name: str) -> bool:
     return KIND_TAGS[kind] in have and (pulled_from(platform_name) in have or PUSHED_FROM_DYNAMICS in have)
 
 
-def columns_for(values: Mapping[str, Any], kind: str, config: StepConfig, settings: SyncSettings) -> dict[str, Any]:
+def columns_for(
+    values: Mapping[str, Any], kind: str, config: StepConfig, settings: SyncSettings
+) -> dict[str, Any]:
     """The person's values by Dynamics column for a kind: `personFields` for the standard members
     (`company` is never a Contact column), then every `both`/`toDynamics` mapping of the kind."""
     columns: dict[str, Any] = {}
     for name, column in config.person_fields.items():
-        if column and name in values and values[name] is not None and not (kind == "contact" and name == "company"):
+        if (
+            column
+            and name in values
+            and values[name] is not None
+            and not (kind == "contact" and name == "company")
+        ):
             columns[column] = values[name]
     for mapping in settings.mappings(kind):
         if mapping.direction != "toPlatform" and values.get(mapping.platform) is not None:
@@ -41,13 +48,22 @@ def columns_for(values: Mapping[str, Any], kind: str, config: StepConfig, settin
     return columns
 
 
-def identifier_errors(kind: Kind, columns: Mapping[str, Any], config: StepConfig,
-                      email_given: bool) -> list[dict[str, Any]]:
+def identifier_errors(
+    kind: Kind, columns: Mapping[str, Any], config: StepConfig, email_given: bool
+) -> list[dict[str, Any]]:
     """Empty when the person fills an identifier set of the kind; else the problem's `errors`."""
     sets = config.identifiers(kind)
-    if config.email_attribute in identifier_attributes(sets) and not email_given and not criteria(
-            kind, sets, columns):
-        return [{"loc": ["person", "email"], "msg": "is required: the configured identifiers compare e-mail addresses"}]
+    if (
+        config.email_attribute in identifier_attributes(sets)
+        and not email_given
+        and not criteria(kind, sets, columns)
+    ):
+        return [
+            {
+                "loc": ["person", "email"],
+                "msg": "is required: the configured identifiers compare e-mail addresses",
+            }
+        ]
     if not criteria(kind, sets, columns):
         wanted = " or ".join("+".join(s) for s in sets)
         return [{"loc": ["person"], "msg": f"is needed for the {kind} identifiers: a value for {wanted}"}]

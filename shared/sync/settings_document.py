@@ -35,8 +35,12 @@ def sync_settings_endpoint(req: func.HttpRequest, deps: Dependencies) -> func.Ht
     problems = metadata_errors(new_doc, columns)
     if problems:
         count = len(problems)
-        raise ProblemError(400, "Invalid request",
-                           f"The request has {count} invalid field{'s' if count != 1 else ''}.", errors=problems)
+        raise ProblemError(
+            400,
+            "Invalid request",
+            f"The request has {count} invalid field{'s' if count != 1 else ''}.",
+            errors=problems,
+        )
     store = deps.sync_settings_store
     before, current_etag = store.get()
     started = initial_sync_started(before, new_doc)

@@ -88,3 +88,20 @@ def test_whether_the_ledger_knows_any_record_of_a_kind(ledger: SyncLedger) -> No
     assert not ledger.knows_any("lead")
     known(ledger, D1)
     assert ledger.knows_any("lead") and not ledger.knows_any("contact")
+
+
+def test_when_many_records_are_remembered_at_once_every_one_reads_back_and_links_are_kept(
+        ledger: SyncLedger) -> None:
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(250)]  # three transactions
+    known(ledger, ids[0])
+    ledger.link("lead", "pc-0", ids[0], AT)
+    ledger.remember_many(LedgerRecord("lead", dynamics_id, version=i, values={"email": f"{i}@x.com"})
+                         for i, dynamics_id in enumerate(ids))
+    assert [r.version for r in ledger.records("lead")] == list(range(250))
+    assert ledger.get_link("lead", "pc-0") == LedgerRecord("lead", ids[0], "pc-0", 0, {"email": "0@x.com"}, AT)
+
+
+def test_when_remembered_records_are_large_they_are_split_under_the_transaction_limit(ledger: SyncLedger) -> None:
+    big = {"note": "x" * 30_000}  # about 60 KB a row as UTF-16: 100 rows would pass 4 MiB
+    ledger.remember_many(LedgerRecord("contact", f"d{i:03d}", version=i, values=big) for i in range(100))
+    assert sum(1 for _ in ledger.records("contact")) == 100
