@@ -15,12 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from shared.dynamics.errors import DataverseThrottledError, DataverseUnavailableError
 
 __all__ = ["DeadlineReached", "Pacer"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Without a Retry-After (an outage, not throttling): wait this long, doubling, up to the cap.
 _OUTAGE_WAIT = 2.0
@@ -90,3 +93,16 @@ class Pacer:
             concurrency,
         )
         self.sleep(wait)
+
+    def call(self, send: Callable[[], T]) -> T:
+        """`send()` until it is not throttled or unavailable, waiting as `failed` says; one round
+        trip's worth of work (a look-up `$batch`)."""
+        while True:
+            self.check()
+            try:
+                answer = send()
+            except DataverseUnavailableError as exc:
+                self.failed(exc)
+                continue
+            self.succeeded()
+            return answer

@@ -13,6 +13,9 @@ Throttling and outages are never a write's failure: a round trip (or a part) ref
 (`DeadlineReached`). Every write must be safe to resend (`BatchRequest.idempotent`): creates
 carry a chosen id, updates `If-Match`, actions are idempotent ones; a create that meets its own
 id already there ("exists") landed earlier and is reported as done (`WriteOutcome.existed`).
+Dataverse answers a create the same way when an *alternate key* matches another row, so every
+"exists" is checked: one look-up `$batch` reads the chosen ids back, and a create whose id is not
+there fails with Dataverse's own answer.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from shared.bulk.pacing import Pacer
 from shared.dynamics.batch import (
@@ -32,6 +35,8 @@ from shared.dynamics.batch import (
     ChangeSetOutcome,
 )
 from shared.dynamics.errors import DataverseError, DataverseUnavailableError, RecordExistsError
+from shared.dynamics.query import Filter, Query
+from shared.dynamics.tables import primary_key
 
 __all__ = ["DEFAULT_CHANGE_SET_SIZE", "WriteOutcome", "write_all"]
 
@@ -40,8 +45,16 @@ log = logging.getLogger(__name__)
 DEFAULT_CHANGE_SET_SIZE = 100
 
 
+# Chosen ids read back per `In` look-up (GUIDs: far below the URL limits).
+_CONFIRM_CHUNK = 100
+
+
 class _Client(Protocol):
     def execute_change_sets(self, change_sets: Sequence[ChangeSet]) -> list[ChangeSetOutcome]: ...
+
+    def query_batch(
+        self, queries: Sequence[tuple[str, Query | None]], *, all_pages: bool = False
+    ) -> list[list[dict[str, Any]]]: ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,8 @@ class WriteOutcome:
     response: BatchResponse | None = None
     error: DataverseError | None = None
     existed: bool = False  # a create whose chosen id was already there: an earlier attempt landed
+    refusal: DataverseError | None = field(default=None, compare=False, repr=False)
+    """While `existed` is unconfirmed: Dataverse's "exists" answer, the error if the id is not there."""
 
     @property
     def ok(self) -> bool:
@@ -82,7 +97,39 @@ def write_all(
     while waiting:
         pacer.check()
         waiting = _round(client, writes, waiting, outcomes, pacer, after_round_trip)
+    _confirm_existing(client, writes, outcomes, pacer)
     return [outcomes[i] for i in range(len(writes))]
+
+
+def _confirm_existing(
+    client: _Client, writes: Sequence[BatchRequest], outcomes: dict[int, WriteOutcome], pacer: Pacer
+) -> None:
+    """Keep `existed` only for creates whose chosen id is really there (see the module notes)."""
+    existed = [i for i, outcome in outcomes.items() if outcome.existed]
+    if not existed:
+        return
+    by_set: dict[str, list[int]] = {}
+    for index in existed:
+        by_set.setdefault(writes[index].path, []).append(index)
+    queries: list[tuple[str, Query | None]] = []
+    for entity_set, indexes in by_set.items():
+        key = primary_key(entity_set)
+        for start in range(0, len(indexes), _CONFIRM_CHUNK):
+            ids = [writes[i].body[key] for i in indexes[start : start + _CONFIRM_CHUNK]]
+            queries.append((entity_set, Query(select=[key], filter=Filter.in_(key, ids))))
+    answers = pacer.call(lambda: client.query_batch(queries, all_pages=True))
+    found = {
+        (entity_set, str(row[primary_key(entity_set)]).lower())
+        for (entity_set, _), rows in zip(queries, answers, strict=True)
+        for row in rows
+    }
+    for index in existed:
+        write = writes[index]
+        if (write.path, str(write.body[primary_key(write.path)]).lower()) not in found:
+            refusal = outcomes[index].refusal
+            assert refusal is not None
+            log.info("a create met another key's row (an alternate key), not its own id")
+            outcomes[index] = WriteOutcome(error=refusal)
 
 
 def _round(
@@ -177,7 +224,7 @@ def _settle(
         return [group[:middle], group[middle:]], None
     write = writes[failed]
     if isinstance(error, RecordExistsError) and write.method == "POST" and write.safe_to_resend:
-        outcomes[failed] = WriteOutcome(existed=True)
+        outcomes[failed] = WriteOutcome(existed=True, refusal=error)
     else:
         outcomes[failed] = WriteOutcome(error=error)
     rest = [i for i in group if i != failed]

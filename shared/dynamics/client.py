@@ -277,10 +277,12 @@ class DataverseClient:
     ) -> str:
         """Create a row and return its id.
 
-        With `record_id` the row gets that primary key, and the create becomes safe to retry:
-        a retry that meets 412 (duplicate) means an earlier attempt landed, and succeeds.
-        Without it the create is resent only when Dataverse certainly did not execute it (429,
-        no connection). An existing `record_id` raises `RecordExistsError`.
+        With `record_id` the row gets that primary key, and the create becomes safe to repeat:
+        when Dataverse answers "already exists" and the row with that id is there, an earlier
+        attempt (a retry's first try, or an earlier call) landed, and the id is returned.
+        Dataverse gives the same answer when an alternate key matches another row; the id is
+        then not there, and `RecordExistsError` is raised. Without `record_id` the create is
+        resent only when Dataverse certainly did not execute it (429, no connection).
         """
         body = dict(data)
         chosen: str | None = None
@@ -296,8 +298,17 @@ class DataverseClient:
             retry_safe=chosen is not None,
             landed_if=412 if chosen is not None else None,
         )
-        response = self._send(request)
+        key = field_name(primary_key or _primary_key(entity_set))
+        try:
+            response = self._send(request)
+        except errors.RecordExistsError:
+            if chosen is None or not self._has_row(entity_set, chosen, key):
+                raise
+            logger.info("create %s: %s was created by an earlier call", entity_set, chosen)
+            return chosen
         if response.status_code == 412 and chosen is not None:
+            if not self._has_row(entity_set, chosen, key):
+                raise errors.error_from_parts(412, response_body(response), response=response)
             logger.info("create %s: %s already landed on an earlier attempt", entity_set, chosen)
             return chosen
         new_id = id_from_entity_url(response.headers.get("OData-EntityId")) or chosen
@@ -310,6 +321,14 @@ class DataverseClient:
             raise errors.DataverseError(response.status_code, "", "create returned no record id")
         logger.info("create %s: %s", entity_set, new_id)
         return new_id
+
+    def _has_row(self, entity_set: str, record_id: str, key: str) -> bool:
+        """Whether the row with this primary key exists (a create's "already exists" is ours)."""
+        try:
+            self.get_record(entity_set, record_id, select=[key])
+        except errors.RecordNotFoundError:
+            return False
+        return True
 
     def update_record(
         self, entity_set: str, id: Key, data: Mapping[str, Any], *, etag: str | None = None

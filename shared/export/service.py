@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_all
 from shared.dynamics.batch import BatchRequest
-from shared.dynamics.errors import DUPLICATE_RECORD, DataverseUnavailableError, RecordExistsError
 from shared.dynamics.metadata import MetadataCache, TableColumns
 from shared.dynamics.query import Filter, Query, bind
 from shared.export.mapping import (
@@ -64,7 +63,7 @@ from shared.http import problem_document
 from shared.journey_batch.message import read_envelope
 from shared.owner import OwnerDecision, decide_owner
 from shared.person_keys import PersonKey, person_keys
-from shared.resolution import ENTITIES, Match
+from shared.resolution import Match
 from shared.store.batches import BatchQueues, BatchRecord, BatchResultsStore, StepRow
 from shared.store.errors import IdempotencyConflict, PersonBusy
 from shared.store.idempotency import derived_id
@@ -346,7 +345,7 @@ class _Export:
 
     def _run(self, pending: list[_Item]) -> None:
         config = self.d.config()
-        columns = self._with_pacing(lambda: self.d.metadata.tables(self.d.client, ["account", "contact"]))
+        columns = self.pacer.call(lambda: self.d.metadata.tables(self.d.client, ["account", "contact"]))
         finished: list[tuple[_Item, dict[str, Any]]] = []
         live: list[_Item] = []
         for item in pending:
@@ -417,7 +416,7 @@ class _Export:
         lookup = BulkLookup()
         owners = self._register(lookup, config, companies, contacts)
         if companies or contacts:
-            self._with_pacing(lambda: lookup.run(self.d.client))
+            self.pacer.call(lambda: lookup.run(self.d.client))
         users = [row for handle in owners for row in lookup.rows(handle)]
         self.held = held
         self._keep()
@@ -681,16 +680,8 @@ class _Export:
         finished: list[tuple[_Item, dict[str, Any]]] = [
             (item, item.entry) for item in items if id(item) not in sent
         ]
-        missing = self._not_there(
-            [item for item, outcome in zip(writing, outcomes, strict=True) if outcome.existed]
-        )
         for item, outcome in zip(writing, outcomes, strict=True):
             error = outcome.error
-            if error is None and id(item) in missing:
-                # "Already exists" came from another key (an alternate key), not from our own id.
-                error = RecordExistsError(
-                    412, DUPLICATE_RECORD, "A record with matching key values already exists."
-                )
             if error is None:
                 finished.append((item, item.entry))
             else:
@@ -709,20 +700,6 @@ class _Export:
             "export %s: %d %s record(s) done, %d written", self.export_id, len(items), what, len(writing)
         )
 
-    def _not_there(self, created: list[_Item]) -> set[int]:
-        """Of creates Dataverse answered "already exists", those whose derived id is not there:
-        Dataverse gives one error for a duplicate id and a duplicate alternate key."""
-        if not created:
-            return set()
-        lookup = BulkLookup()
-        handles = []
-        for item in created:
-            spec = ENTITIES["contact" if item.slot.entity == "contact" else "account"]
-            query = Query(select=[spec.key], filter=Filter.eq(spec.key, item.new_id))
-            handles.append(lookup.query(spec.entity_set, query))
-        self._with_pacing(lambda: lookup.run(self.d.client))
-        return {id(item) for item, handle in zip(created, handles, strict=True) if not lookup.rows(handle)}
-
     def _store(self, finished: Sequence[tuple[_Item, dict[str, Any]]]) -> None:
         rows = []
         for item, entry in finished:
@@ -737,16 +714,6 @@ class _Export:
         self._save()
 
     # Pacing, saving, ending.
-
-    def _with_pacing(self, call: Callable[[], Any]) -> Any:
-        while True:
-            self.pacer.check()
-            try:
-                answer = call()
-                self.pacer.succeeded()
-                return answer
-            except DataverseUnavailableError as exc:
-                self.pacer.failed(exc)
 
     def _save(self) -> None:
         record = self.record

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_all
 from shared.dynamics.batch import BatchRequest
 from shared.dynamics.client import IDEMPOTENT_ACTIONS
-from shared.dynamics.errors import DataverseUnavailableError, RecordNotFoundError
+from shared.dynamics.errors import RecordNotFoundError
 from shared.dynamics.metadata import MetadataCache
 from shared.http import problem_document
 from shared.journey_batch.message import (
@@ -393,7 +393,7 @@ class _Run:
             assert step.lookups is not None
             step.handles = _register(lookup, step.lookups)
         if live:
-            self._with_pacing(lambda: lookup.run(self.d.client))
+            self.pacer.call(lambda: lookup.run(self.d.client))
         writing: list[_Step] = []
         for step in live:
             entry = self._decide(step, config, lookup, now)
@@ -477,7 +477,7 @@ class _Run:
         """`person.fields` against the cached columns, after any replay (as the HTTP step does)."""
         definition = step.slot.step_type.definition
         try:
-            self._with_pacing(lambda: check_fields(definition, step.request, self.d.client, self.d.metadata))
+            self.pacer.call(lambda: check_fields(definition, step.request, self.d.client, self.d.metadata))
         except InvalidStepInput as exc:
             return self._failure(step, problem_document(step_problem(exc)))
         return None
@@ -533,16 +533,6 @@ class _Run:
         self._save()
 
     # Pacing, saving, ending.
-
-    def _with_pacing(self, call: Callable[[], None]) -> None:
-        while True:
-            self.pacer.check()
-            try:
-                call()
-                self.pacer.succeeded()
-                return
-            except DataverseUnavailableError as exc:
-                self.pacer.failed(exc)
 
     def _save(self) -> None:
         record = self.record

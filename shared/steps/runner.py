@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from shared.dynamics.errors import RecordExistsError
 from shared.dynamics.metadata import MetadataCache, TableColumns
 from shared.dynamics.query import Query
 from shared.person_keys import PersonKey
@@ -183,15 +182,8 @@ def act(client: StepClient, plan: Plan) -> StepResult:
     if write is None:
         return plan.result
     if isinstance(write, Create):
-        try:
-            new_id = client.create_record(write.entity_set, write.data, record_id=write.record_id)
-        except RecordExistsError:
-            if write.record_id is None:
-                raise
-            # Our own derived id: an earlier attempt with this idempotency key created it.
-            log.info("create %s: the record with the derived id already exists", write.entity_set)
-            new_id = write.record_id
-        return created(plan, new_id)
+        # A derived id already there (an earlier attempt with this idempotency key) comes back as done.
+        return created(plan, client.create_record(write.entity_set, write.data, record_id=write.record_id))
     if isinstance(write, Update):
         client.update_record(write.entity_set, write.record_id, write.data)
         return plan.result

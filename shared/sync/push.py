@@ -19,7 +19,6 @@ from shared.dynamics import (
     DataverseError,
     DataverseUnavailableError,
     Expand,
-    RecordExistsError,
     bind,
 )
 from shared.resolution import criteria
@@ -150,12 +149,8 @@ class Push:
                     data["parentaccountid@odata.bind"] = bind("accounts", account)
         data.update(lookups.owner_decision(found).bind())
         record_id = derived_id("sync-enqueue", f"{kind}\n{person.id}\n{item.arrival}", kind)
-        try:
-            ctx.client.create_record(reads.entity_set, data, record_id=record_id)
-        except RecordExistsError:
-            log.info(
-                "sync: an earlier attempt already created this %s", kind
-            )  # its id derives from the enqueue
+        # The id derives from the enqueue: an earlier attempt's record comes back as done.
+        ctx.client.create_record(reads.entity_set, data, record_id=record_id)
         row = ctx.client.get_record(reads.entity_set, record_id, select=list(reads.select))
         version = int(row["versionnumber"])
         ctx.ledger.remember(

@@ -186,6 +186,21 @@ def test_when_one_record_of_a_change_set_is_refused_only_that_step_fails(
     assert len(dynamics.rows("leads", **{"$select": "leadid", "$filter": "subject eq 'Webinar'"})) == 99
 
 
+def test_when_an_alternate_key_refuses_a_lead_the_step_fails_instead_of_claiming_a_lead_that_is_not_there(
+    batches: Batches, dynamics: Dynamics
+) -> None:
+    taken, free = unique_email(), unique_email()
+    # Dataverse answers "already exists" alike for the chosen id and for an alternate key: a qualified
+    # Lead holds the address, so the step finds no open Lead, creates one, and the key refuses it.
+    dynamics.seed({"$keys": {"lead": [["emailaddress1"]]},
+                   "leads": [{"emailaddress1": taken, "lastname": "Old", "statecode": 1, "statuscode": 3}]})
+    document = batches.run({"batchId": f"altkey-{new_id()}", "steps": [_lead("s1", taken), _lead("s2", free)]})
+    assert [step["outcome"] for step in document["steps"]] == ["failed", "created"]
+    assert document["steps"][0]["error"]["status"] == 502
+    assert document["counts"]["created"] == 1 and document["failed"] == 1
+    assert dynamics.record("leads", document["steps"][1]["recordId"], "emailaddress1")["emailaddress1"] == free
+
+
 def test_a_steps_own_idempotency_key_is_honoured_in_its_http_functions_key_space(
     batches: Batches, journey: Journey, dynamics: Dynamics
 ) -> None:

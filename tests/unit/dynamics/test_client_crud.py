@@ -59,15 +59,28 @@ def test_when_a_property_is_unknown_it_is_a_request_error(client: DataverseClien
         client.create_record("leads", {"nosuchcolumn": 1})
 
 
-def test_when_the_caller_chooses_the_id_the_row_gets_it_and_a_second_create_is_a_duplicate(
+def test_when_the_caller_chooses_the_id_the_row_gets_it_and_a_second_create_returns_it_unchanged(
     client: DataverseClient,
 ) -> None:
     chosen = str(uuid.uuid4())
     assert client.create_record("contacts", {"lastname": "Hopper"}, record_id=chosen) == chosen
     assert client.get_record("contacts", chosen)["lastname"] == "Hopper"
+    # Dataverse refuses the second create; the row with the chosen id is there: an earlier call made it.
+    assert client.create_record("contacts", {"lastname": "Other"}, record_id=chosen) == chosen
+    assert client.get_record("contacts", chosen)["lastname"] == "Hopper"
+
+
+def test_when_an_alternate_key_refuses_a_create_with_a_chosen_id_it_is_a_duplicate(
+    dataverse: Dataverse, client: DataverseClient,
+) -> None:
+    dataverse.seed({"$keys": {"contact": [["emailaddress1"]]},
+                    "contacts": [{"emailaddress1": "taken@example.com", "lastname": "First"}]})
+    chosen = str(uuid.uuid4())
     with pytest.raises(RecordExistsError) as info:
-        client.create_record("contacts", {"lastname": "Other"}, record_id=chosen)
+        client.create_record("contacts", {"emailaddress1": "taken@example.com"}, record_id=chosen)
     assert info.value.status == 412
+    with pytest.raises(RecordNotFoundError):
+        client.get_record("contacts", chosen)
 
 
 def test_when_an_update_targets_a_missing_row_it_raises_and_creates_nothing(client: DataverseClient) -> None:

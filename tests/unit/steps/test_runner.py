@@ -1,5 +1,6 @@
 """The step runner over a hand-written fake of the client's interface: one look-up round trip,
-at most one write, dry runs write nothing, and a create that meets its own derived id succeeds."""
+at most one write, dry runs write nothing, and a create Dataverse refuses as a duplicate fails
+(the client itself returns a create whose derived id is already there: tests/unit/dynamics)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,8 @@ LEAD_ID = "00000000-0000-0000-0000-0000000000a1"
 class FakeClient:
     """Answers `query_batch` with canned rows per entity set and records every write."""
 
-    def __init__(self, rows: Mapping[str, list[dict[str, Any]]] | None = None, *, exists: set[str] | None = None):
+    def __init__(self, rows: Mapping[str, list[dict[str, Any]]] | None = None):
         self.rows = dict(rows or {})
-        self.exists = exists or set()
         self.request_count = 0
         self.batches: list[list[tuple[str, Query | None]]] = []
         self.writes: list[tuple[str, ...]] = []
@@ -46,8 +46,6 @@ class FakeClient:
     def create_record(self, entity_set: str, data: Mapping[str, Any], *, record_id: str | None = None) -> str:
         self.request_count += 1
         self.writes.append(("create", entity_set))
-        if record_id in self.exists:
-            raise RecordExistsError(412, "0x80040237", "A record with matching key values already exists.")
         return record_id or "00000000-0000-0000-0000-00000000ffff"
 
     def update_record(self, entity_set: str, id: str, data: Mapping[str, Any]) -> None:
@@ -92,21 +90,15 @@ def test_when_a_dry_run_is_asked_the_lookups_run_and_nothing_is_written() -> Non
     assert client.writes == []
 
 
-def test_when_the_create_meets_its_own_derived_id_the_earlier_attempt_is_reported() -> None:
-    derived = "00000000-0000-0000-0000-00000000dddd"
-    client = FakeClient(exists={derived})
-    plan = Plan(StepResult(outcome="activityLogged", detail="x"), Create("tasks", {}, record_id=derived),
-                created_id_field="activity_id")
-    assert act(client, plan).activity_id == derived
-
-
-def test_when_the_create_meets_an_existing_id_it_did_not_choose_the_error_stands() -> None:
+def test_when_dynamics_refuses_the_create_as_a_duplicate_the_error_stands() -> None:
     class Refusing(FakeClient):
         def create_record(self, entity_set: str, data: Mapping[str, Any], *, record_id: str | None = None) -> str:
             raise RecordExistsError(412, "0x80040237", "duplicate")
 
     with pytest.raises(RecordExistsError):
         act(Refusing(), Plan(StepResult(outcome="created", detail="x"), Create("leads", {})))
+    with pytest.raises(RecordExistsError):  # an alternate key matched another row
+        act(Refusing(), Plan(StepResult(outcome="created", detail="x"), Create("leads", {}, record_id=LEAD_ID)))
 
 
 def test_when_plans_update_or_call_an_action_the_client_is_called_once() -> None:
