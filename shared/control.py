@@ -34,13 +34,14 @@ def document_endpoint(
     store: VersionedDocumentStore[Any],
     check: Callable[[Any], None] | None = None,
     offline_errors: Callable[[Any], list[ErrorItem]] | None = None,
+    before_write: Callable[[Any, list[str]], None] | None = None,
 ) -> func.HttpResponse:
     """GET answers the document with its `ETag`. PUT, in order: the body and the checks that need
     no Dynamics (the schema, then `offline_errors` on the document, or on its JSON when the
     schema refused it: one 400 listing every problem); `If-Match` (428 without it or with `*`);
-    `check`, which may ask Dynamics (it raises a problem: 400, 503); the write, only if a listed
-    tag is current (412 otherwise). Answers the stored document with its new `ETag`; a refused
-    PUT writes nothing."""
+    `check`, which may ask Dynamics (it raises a problem: 400, 503); `before_write` (the new
+    document and the listed tags); the write, only if a listed tag is current (412 otherwise).
+    Answers the stored document with its new `ETag`; a refused PUT writes nothing."""
     if req.method.upper() == "GET":
         doc, etag = store.get()
         return json_response(doc, headers={"ETag": etag, **_NO_STORE})
@@ -57,6 +58,8 @@ def document_endpoint(
         tags = if_match_tags(req)
         if check is not None:
             check(new_doc)
+        if before_write is not None:
+            before_write(new_doc, tags)
         etag = store.put(new_doc, if_match=tags)
         log.info("document %s replaced", store.name)
         return json_response(new_doc, headers={"ETag": etag, **_NO_STORE})

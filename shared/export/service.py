@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_all
+from shared.bulk.jobs import JobMeta
 from shared.dynamics.batch import BatchRequest
 from shared.dynamics.metadata import MetadataCache, TableColumns
 from shared.dynamics.query import Filter, Query, bind
@@ -275,7 +276,7 @@ class _Export:
         self.pacer = Pacer(
             deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep
         )
-        self.base_requests = self.record.dynamics_requests
+        self.meta = JobMeta(delivery.results, self.record, OUTCOMES)
         self.deferred = False  # a record is locked by another export in flight: run it later
         self.held: _Held | None = None  # the locks of the records this delivery writes
         self._membership()
@@ -716,18 +717,7 @@ class _Export:
     # Pacing, saving, ending.
 
     def _save(self) -> None:
-        record = self.record
-        counts = dict.fromkeys(OUTCOMES, 0)
-        failed = 0
-        for row in record.steps:
-            outcome = row.entry.get("outcome")
-            if outcome == "failed":
-                failed += 1
-            elif outcome in counts:
-                counts[outcome] += 1
-        record.counts, record.failed, record.total = counts, failed, len(record.steps)
-        record.dynamics_requests = self.base_requests + self.d.client.request_count
-        self.d.results.save_meta(record)
+        self.meta.save(self.d.client.request_count)
 
     def _hand_over(self, retry_after: float) -> str:
         delay = max(MIN_HAND_OVER_SECONDS, math.ceil(retry_after))

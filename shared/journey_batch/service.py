@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.bulk import BulkLookup, DeadlineReached, LookupHandle, Pacer, write_all
+from shared.bulk.jobs import JobMeta
 from shared.dynamics.batch import BatchRequest
 from shared.dynamics.client import IDEMPOTENT_ACTIONS
 from shared.dynamics.errors import RecordNotFoundError
@@ -211,7 +212,7 @@ class _Run:
         self.pacer = Pacer(
             deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep
         )
-        self.base_requests = self.record.dynamics_requests
+        self.meta = JobMeta(delivery.results, self.record, OUTCOMES)
         self.config: StepConfig | None = None
         self.deferred = False  # a step waits for another request holding its idempotency key
 
@@ -535,18 +536,7 @@ class _Run:
     # Pacing, saving, ending.
 
     def _save(self) -> None:
-        record = self.record
-        counts = dict.fromkeys(OUTCOMES, 0)
-        failed = 0
-        for row in record.steps:
-            outcome = row.entry.get("outcome")
-            if outcome == "failed":
-                failed += 1
-            elif outcome in counts:
-                counts[outcome] += 1
-        record.counts, record.failed, record.total = counts, failed, len(record.steps)
-        record.dynamics_requests = self.base_requests + self.d.client.request_count
-        self.d.results.save_meta(record)
+        self.meta.save(self.d.client.request_count)
 
     def _hand_over(self, retry_after: float) -> str:
         delay = max(MIN_HAND_OVER_SECONDS, math.ceil(retry_after))

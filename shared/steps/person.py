@@ -21,7 +21,7 @@ from shared.resolution import ENTITIES, Kind, Scalar, person_attributes
 from shared.steps.config import StepConfig
 from shared.steps.models import Person
 
-__all__ = ["ErrorItem", "InvalidStepInput", "check_person", "field_errors"]
+__all__ = ["ErrorItem", "InvalidStepInput", "check_person", "field_errors", "identifier_errors"]
 
 ErrorItem = tuple[tuple[str | int, ...], str]
 
@@ -37,9 +37,15 @@ class InvalidStepInput(Exception):
         self.errors = list(errors)
 
 
-def _identifier_errors(
-    config: StepConfig, kinds: Sequence[Kind], values: Mapping[str, Scalar]
+def identifier_errors(
+    config: StepConfig,
+    kinds: Sequence[Kind],
+    values: Mapping[str, Any],
+    loc_of: Mapping[str, tuple[str | int, ...]] | None = None,
 ) -> list[ErrorItem]:
+    """One error per missing member of each identifier set, for every kind whose sets the
+    person (`values` by Dynamics column) fills none of. A column's `loc` is its person field
+    (`personFields`), `loc_of[column]`, else `("person", "fields", column)`."""
     platform_name = {attribute: name for name, attribute in config.person_fields.items() if attribute}
     needed_by: dict[tuple[str | int, ...], list[str]] = {}
     for kind in dict.fromkeys(kinds):
@@ -53,13 +59,13 @@ def _identifier_errors(
                     loc: tuple[str | int, ...] = (
                         ("person", platform_name[column])
                         if column in platform_name
-                        else ("person", "fields", column)
+                        else (loc_of or {}).get(column, ("person", "fields", column))
                     )
                     needed_by.setdefault(loc, []).append(f"{label} {'+'.join(field_set)}")
     return [
         (
             loc,
-            f"is required: the person fills no identifier set of a table this step looks in "
+            f"is required: the person fills no identifier set of a table it is looked up in "
             f"(sets missing it: {', '.join(dict.fromkeys(needs))})",
         )
         for loc, needs in needed_by.items()
@@ -82,7 +88,7 @@ def check_person(person: Person, config: StepConfig, kinds: Sequence[Kind]) -> d
         if value is not None and not isinstance(value, str):
             errors.append((("person", "fields", name), "must be text: identifier columns are text columns"))
     values = person_attributes(person.platform_values(), config.person_fields, person.fields)
-    errors.extend(_identifier_errors(config, kinds, values))
+    errors.extend(identifier_errors(config, kinds, values))
     if errors:
         raise InvalidStepInput(errors)
     return values

@@ -88,6 +88,7 @@ class BatchRecord:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     steps: list[StepRow] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)  # per list, for a job whose rows were never stored
+    etag: str | None = None  # of the `meta` row as last read or written; None before it exists
 
 
 class BatchResultsStore:
@@ -124,6 +125,7 @@ class BatchResultsStore:
         except AzureError as exc:
             raise translate(exc, "reading bulk job results") from exc
         record = _record(batch_id, meta)
+        record.etag = str(meta.metadata.get("etag") or "") or None
         if with_steps:
             record.steps = self._steps(batch_id, "RowKey ne @meta", {"meta": META})
         return record
@@ -149,9 +151,18 @@ class BatchResultsStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def save_meta(self, record: BatchRecord) -> None:
-        """Create or replace the `meta` row (last writer wins: it is recomputed from the steps)."""
-        from azure.core.exceptions import AzureError
+    def save_meta(self, record: BatchRecord, *, if_unchanged: bool = False) -> bool:
+        """Create or replace the `meta` row; `record.etag` becomes the new row's.
+
+        With `if_unchanged` the row is written only if it is as `record.etag` says (absent when
+        None); False when another writer changed it meanwhile (see `shared.bulk.jobs`)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            AzureError,
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
         from azure.data.tables import UpdateMode
 
         entity = {
@@ -168,9 +179,23 @@ class BatchResultsStore:
             **self._times(),
         }
         try:
-            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            if not if_unchanged:
+                answer = self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            elif record.etag is None:
+                answer = self._table.create_entity(entity)
+            else:
+                answer = self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=record.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return False
         except AzureError as exc:
             raise translate(exc, "saving bulk job results") from exc
+        record.etag = str(answer.get("etag") or "") or None
+        return True
 
     def add_steps(self, batch_id: str, rows: Sequence[StepRow]) -> None:
         """Insert new step rows (upserts: a crashed delivery may have inserted some already, and

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from shared.http import ProblemError, json_response, method_not_allowed, parse_body, parse_request
+from shared.resolution import person_attributes
 from shared.steps.config import StepConfig
+from shared.steps.person import identifier_errors
 from shared.store.idempotency import Claim, StoredResponse, body_hash
 from shared.sync.models import ChangesRequest, EnqueueRequest, LinkRequest
-from shared.sync.people import columns_for, enqueue_tags, identifier_errors
+from shared.sync.people import columns_for, enqueue_tags, mapping_locs
 
 if TYPE_CHECKING:
     from shared.app import Dependencies
@@ -36,12 +38,15 @@ def enqueue(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     settings, _ = deps.sync_settings_store.get()
     step_config = StepConfig.from_document(config)
     values = person.platform_values()
-    problems = identifier_errors(
-        kind, columns_for(values, kind, step_config, settings), step_config, person.email is not None
-    )
+    # The journey steps' rule, over the columns the sync would write for the kind.
+    columns = person_attributes({}, {}, columns_for(values, kind, step_config, settings))
+    problems = identifier_errors(step_config, [kind], columns, mapping_locs(kind, settings))
     if problems:
         raise ProblemError(
-            400, "Invalid request", "The person fills no identifier set of the kind.", errors=problems
+            400,
+            "Invalid request",
+            "The person fills no identifier set of the kind.",
+            errors=[{"loc": list(loc), "msg": msg} for loc, msg in problems],
         )
     body: dict[str, Any] = {"tags": enqueue_tags(kind, config.platform_name), "idempotent": False}
     claim: Claim | None = None

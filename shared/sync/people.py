@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.config import SyncSettings
-from shared.resolution import Kind, criteria, identifier_attributes
 from shared.steps.config import StepConfig
 
 KIND_TAGS = {"lead": "D365: Lead", "contact": "D365: Contact"}
@@ -48,23 +47,11 @@ def columns_for(
     return columns
 
 
-def identifier_errors(
-    kind: Kind, columns: Mapping[str, Any], config: StepConfig, email_given: bool
-) -> list[dict[str, Any]]:
-    """Empty when the person fills an identifier set of the kind; else the problem's `errors`."""
-    sets = config.identifiers(kind)
-    if (
-        config.email_attribute in identifier_attributes(sets)
-        and not email_given
-        and not criteria(kind, sets, columns)
-    ):
-        return [
-            {
-                "loc": ["person", "email"],
-                "msg": "is required: the configured identifiers compare e-mail addresses",
-            }
-        ]
-    if not criteria(kind, sets, columns):
-        wanted = " or ".join("+".join(s) for s in sets)
-        return [{"loc": ["person"], "msg": f"is needed for the {kind} identifiers: a value for {wanted}"}]
-    return []
+def mapping_locs(kind: str, settings: SyncSettings) -> dict[str, tuple[str, ...]]:
+    """Where each column a mapping of the kind fills comes from in the request (`person.<name>`,
+    `person.platformFields.<name>`), to name it in an error."""
+    return {
+        mapping.dynamics: ("person", *mapping.platform.split(".", 1))
+        for mapping in settings.mappings(kind)
+        if mapping.direction != "toPlatform"
+    }

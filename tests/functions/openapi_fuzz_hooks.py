@@ -17,9 +17,8 @@ DROPPED_LOG = "OPENAPI_FUZZ_DROPPED"  # where each dropped failure is noted, one
 # no schema can say them, so openapi.yaml describes them in words (Person) and a 400 naming them
 # is expected.
 CONFIGURATION_RULES = (
-    "is required: the person fills no identifier set",  # each missing member of the needed sets
-    # The sync's enqueue (shared.sync.people): the kind's identifier sets, as for the steps.
-    "is required: the configured identifiers compare e-mail addresses", "is needed for the ",
+    # Each missing member of the needed sets (the steps, and the sync's enqueue for its kind).
+    "is required: the person fills no identifier set",
     "is filled from the person's own fields",  # `fields` names a column the person field map fills
     "must be text: identifier columns are text columns",
     # `fields` against the Lead table's column metadata (shared.columns)

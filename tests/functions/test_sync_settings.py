@@ -86,6 +86,15 @@ def test_when_the_schema_is_broken_dynamics_is_not_asked(dataverse: Dataverse) -
     assert dataverse.stats()["total"] == before
 
 
+def test_when_if_match_is_missing_the_answer_is_428_before_dynamics_is_asked(dataverse: Dataverse) -> None:
+    before = dataverse.stats()["total"]
+    response = SyncSettingsFunction.main(request("PUT", "sync/settings", EXAMPLE))
+    assert response.status_code == 428
+    assert body_of(response)["code"] == "ifMatchRequired"
+    assert dataverse.stats()["total"] == before
+    assert state("lead").etag is None  # nothing started
+
+
 def test_when_dynamics_cannot_be_asked_the_answer_is_503_and_nothing_is_stored(
         monkeypatch: pytest.MonkeyPatch) -> None:
     etag = SyncSettingsFunction.main(request("GET", "sync/settings")).headers["ETag"]
