@@ -159,7 +159,7 @@ def start_azurite(
         "--silent",
         "--disableTelemetry",
         *storage,
-        # The current Python storage SDKs send an API version newer than Azurite 3.35 knows.
+        # The current Python storage SDKs send an API version newer than Azurite knows.
         "--skipApiVersionCheck",
         "--blobHost", "127.0.0.1", "--blobPort", str(blob_port),
         "--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
