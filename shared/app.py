@@ -74,12 +74,9 @@ class Dependencies:
                 lease=timedelta(seconds=settings.idempotency_lease_seconds),
             ),
             person_locks=PersonLocks(
-                lambda: storage.table(PERSON_LOCK_TABLE),
-                lease=timedelta(seconds=settings.person_lock_lease_seconds),
+                lambda: storage.table(PERSON_LOCK_TABLE), lease=timedelta(seconds=settings.person_lock_lease_seconds)
             ),
-            config_store=VersionedDocumentStore(
-                lambda: storage.container(container), CONFIG_BLOB, Configuration
-            ),
+            config_store=VersionedDocumentStore(lambda: storage.container(container), CONFIG_BLOB, Configuration),
             sync_settings_store=VersionedDocumentStore(
                 lambda: storage.container(container), SYNC_SETTINGS_BLOB, SyncSettings
             ),
@@ -101,11 +98,8 @@ class Dependencies:
     def platform_updates(self) -> QueueClient:
         """The `platform-updates` queue, in `PLATFORM_UPDATES_CONNECTION`'s account or `AzureWebJobsStorage`."""
         connection = self.settings.platform_updates_connection
-        storage = (
-            self.storage
-            if connection is None
-            else StorageClients.from_connection_string(connection.get_secret_value())
-        )
+        storage = self.storage if connection is None else StorageClients.from_connection_string(
+            connection.get_secret_value())
         return storage.queue(PLATFORM_UPDATES_QUEUE)
 
     @cached_property
@@ -128,9 +122,7 @@ class Dependencies:
         from shared.dynamics import RetryPolicy
 
         with self._lock:
-            return self._dataverse_client(
-                timeout=(3.0, 5.0), retry=RetryPolicy(max_attempts=1, max_elapsed=5.0)
-            )
+            return self._dataverse_client(timeout=(3.0, 5.0), retry=RetryPolicy(max_attempts=1, max_elapsed=5.0))
 
     def _dataverse_client(
         self, *, timeout: tuple[float, float] | None = None, retry: RetryPolicy | None = None

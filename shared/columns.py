@@ -69,9 +69,5 @@ def value_problem(column: Column, value: Any) -> str | None:
                 pass
         return "must be an ISO 8601 date or date-time (DateTime column)"
     if kind == "Uniqueidentifier":
-        return (
-            None
-            if isinstance(value, str) and _GUID.match(value)
-            else "must be a GUID (Uniqueidentifier column)"
-        )
+        return None if isinstance(value, str) and _GUID.match(value) else "must be a GUID (Uniqueidentifier column)"
     return f"is a {kind or 'untyped'} column; the product does not write it"

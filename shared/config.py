@@ -26,9 +26,7 @@ _GUID = re.compile(GUID_PATTERN)
 
 def _logical_name(value: str) -> str:
     if not _LOGICAL_NAME.match(value):
-        raise ValueError(
-            "must be a Dataverse logical name (lowercase letters, digits and _, starting with a letter)"
-        )
+        raise ValueError("must be a Dataverse logical name (lowercase letters, digits and _, starting with a letter)")
     return value
 
 
@@ -62,9 +60,8 @@ def _unique(values: list[Any]) -> list[Any]:
 UNIQUE: dict[str, Any] = {"uniqueItems": True}
 ONLY_LOGICAL_NAMES: dict[str, Any] = {"additionalProperties": False}
 
-FieldSet = Annotated[
-    list[LogicalName], Field(min_length=1, max_length=10, json_schema_extra=UNIQUE), AfterValidator(_unique)
-]
+FieldSet = Annotated[list[LogicalName], Field(min_length=1, max_length=10, json_schema_extra=UNIQUE),
+                     AfterValidator(_unique)]
 """Attributes that must all be equal for a record to match."""
 IdentifierList = Annotated[list[FieldSet], Field(min_length=1, max_length=10)]
 """Field sets tried in order: the first one the person has values for, and that finds a record, wins."""
@@ -114,12 +111,8 @@ class EntityValues(DocumentModel):
 class EntityAttributes(DocumentModel):
     """Attributes whose values are chosen at export time, per Dynamics entity."""
 
-    contact: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(
-        default_factory=list, json_schema_extra=UNIQUE
-    )
-    account: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(
-        default_factory=list, json_schema_extra=UNIQUE
-    )
+    contact: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list, json_schema_extra=UNIQUE)
+    account: Annotated[list[LogicalName], AfterValidator(_unique)] = Field(default_factory=list, json_schema_extra=UNIQUE)
 
 
 class ExportMapping(DocumentModel):
@@ -164,9 +157,7 @@ class Configuration(DocumentModel):
     Memo columns of Contact, fixed / export / engagement columns writable on create and update and not
     lookups, with values fitting type and MaxLength. GUIDs are stored lowercase."""
 
-    platform_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"[^\s\x85\ufeff]")] = (
-        "Platform"
-    )
+    platform_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"[^\s\x85\ufeff]")] = "Platform"
     identifiers: Identifiers = Field(default_factory=Identifiers)
     person_fields: PersonFields = Field(default_factory=PersonFields)
     export_mapping: ExportMapping = Field(default_factory=ExportMapping)
@@ -187,24 +178,19 @@ ConflictPolicy = Literal["dynamicsWins", "platformWins", "newestWins"]
 FrequencyHours = Literal[1, 2, 4, 6, 8, 12, 24]
 
 PERSON_PLATFORM_FIELDS = ("email", "firstName", "lastName", "company", "jobTitle", "phone")
-PLATFORM_FIELD_PATTERN = (
-    r"^(email|firstName|lastName|company|jobTitle|phone|platformFields\.[A-Za-z0-9_]{1,100})$"
-)
+PLATFORM_FIELD_PATTERN = r"^(email|firstName|lastName|company|jobTitle|phone|platformFields\.[A-Za-z0-9_]{1,100})$"
 _PLATFORM_FIELD = re.compile(PLATFORM_FIELD_PATTERN)
 
 
 def _platform_field(value: str) -> str:
     if not _PLATFORM_FIELD.match(value):
-        raise ValueError(
-            f"must be one of {', '.join(PERSON_PLATFORM_FIELDS)} or platformFields.<name> "
-            "(<name>: 1-100 letters, digits or _)"
-        )
+        raise ValueError(f"must be one of {', '.join(PERSON_PLATFORM_FIELDS)} or platformFields.<name> "
+                         "(<name>: 1-100 letters, digits or _)")
     return value
 
 
-PlatformField = Annotated[
-    str, Field(json_schema_extra={"pattern": PLATFORM_FIELD_PATTERN}), AfterValidator(_platform_field)
-]
+PlatformField = Annotated[str, Field(json_schema_extra={"pattern": PLATFORM_FIELD_PATTERN}),
+                          AfterValidator(_platform_field)]
 
 
 def _when_op(ops: list[str], value: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
@@ -255,9 +241,7 @@ class Criterion(DocumentModel):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"must be a non-empty string for op {op!r}")
         elif value is None or isinstance(value, list):
-            raise ValueError(
-                f"must be a single string, number or boolean for op {op!r} (use 'null' to test for null)"
-            )
+            raise ValueError(f"must be a single string, number or boolean for op {op!r} (use 'null' to test for null)")
         elif op in ORDER_OPS and isinstance(value, bool):
             raise ValueError(f"must be a number or a date for op {op!r}")
         return value
@@ -300,19 +284,14 @@ def _each_once(mappings: list[FieldMapping]) -> list[FieldMapping]:
 # JSON Schema cannot say "unique by one property": the description says it.
 FieldMappingList = Annotated[
     list[FieldMapping],
-    Field(
-        max_length=200,
-        description="Each platform field (`platform`) and each column (`dynamics`) at most once.",
-    ),
+    Field(max_length=200, description="Each platform field (`platform`) and each column (`dynamics`) at most once."),
     AfterValidator(_each_once),
 ]
 
 
 def _default_mappings() -> list[FieldMapping]:
-    return [
-        FieldMapping(platform="firstName", dynamics="firstname", direction="both"),
-        FieldMapping(platform="lastName", dynamics="lastname", direction="both"),
-    ]
+    return [FieldMapping(platform="firstName", dynamics="firstname", direction="both"),
+            FieldMapping(platform="lastName", dynamics="lastname", direction="both")]
 
 
 class FieldMappings(DocumentModel):

@@ -33,10 +33,8 @@ Loc = tuple[str | int, ...]
 METADATA_TABLES = ("lead", "contact", "account")
 EXPORT_TABLES = ("contact", "account")
 # Columns the export itself writes on each table (CampaignExport's matching and links).
-EXPORT_OWN: Mapping[str, tuple[str, ...]] = {
-    "contact": ("parentcustomerid", "ownerid"),
-    "account": ("name", "websiteurl", "ownerid"),
-}
+EXPORT_OWN: Mapping[str, tuple[str, ...]] = {"contact": ("parentcustomerid", "ownerid"),
+                                            "account": ("name", "websiteurl", "ownerid")}
 _LABELS = {"lead": "Lead", "contact": "Contact", "account": "Account"}
 
 
@@ -117,11 +115,7 @@ def repeat_errors(config: Configuration | Mapping[str, Any]) -> list[ErrorItem]:
                 first[column] = loc
                 continue
             earlier = first[column]
-            by = (
-                f"the export itself ({_LABELS[table]} matching and links)"
-                if earlier is None
-                else _place(earlier)
-            )
+            by = f"the export itself ({_LABELS[table]} matching and links)" if earlier is None else _place(earlier)
             assert loc is not None  # the export's own columns are distinct
             errors.append((loc, f"writes {_LABELS[table]} column {column!r}, which {by} already writes"))
     seen: dict[str, str] = {}
@@ -131,12 +125,8 @@ def repeat_errors(config: Configuration | Mapping[str, Any]) -> list[ErrorItem]:
         if column in seen and not (name == "company" or seen[column] == "company"):
             continue  # already reported above as a Contact repeat
         if column in seen:
-            errors.append(
-                (
-                    ("personFields", name),
-                    f"writes Lead column {column!r}, which personFields.{seen[column]} already writes",
-                )
-            )
+            errors.append((("personFields", name),
+                           f"writes Lead column {column!r}, which personFields.{seen[column]} already writes"))
         else:
             seen[column] = name
     return errors

@@ -74,13 +74,8 @@ def _with_errors(problem: ProblemError, extra: list[ErrorItem]) -> ProblemError:
         if not any(loc[: len(place)] == place for place in known):
             errors.append({"loc": list(loc), "msg": msg})
     count = len(errors)
-    return ProblemError(
-        400,
-        problem.title,
-        f"The request has {count} invalid field{'s' if count != 1 else ''}.",
-        errors=errors,
-        headers=problem.headers,
-    )
+    return ProblemError(400, problem.title, f"The request has {count} invalid field{'s' if count != 1 else ''}.",
+                        errors=errors, headers=problem.headers)
 
 
 def configuration_repeats(document: Any) -> list[ErrorItem]:
@@ -105,12 +100,9 @@ def check_configuration(deps: Dependencies, config: Configuration) -> None:
     if errors:
         items = [{"loc": list(loc), "msg": msg} for loc, msg in errors]
         count = len(items)
-        raise ProblemError(
-            400,
-            "Invalid configuration",
-            f"The configuration has {count} problem{'s' if count != 1 else ''}; nothing was saved.",
-            errors=items,
-        )
+        raise ProblemError(400, "Invalid configuration",
+                           f"The configuration has {count} problem{'s' if count != 1 else ''}; nothing was saved.",
+                           errors=items)
 
 
 def health_response(dependencies: Callable[[], Dependencies], *, timeout: float = 10.0) -> func.HttpResponse:

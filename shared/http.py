@@ -124,48 +124,18 @@ def problem_response(
 
 # Store and settings errors a caller is told about: (class, status, title, detail, code), first match wins.
 _KNOWN_PROBLEMS: tuple[tuple[type[Exception], int, str, str, str | None], ...] = (
-    (
-        IdempotencyConflict,
-        409,
-        "Idempotency key reused",
-        "This idempotency key was already used on this endpoint with a different body.",
-        "idempotencyKeyReused",
-    ),
-    (
-        IdempotencyInProgress,
-        409,
-        "Request in progress",
-        "A request with this idempotency key is still being processed; retry later.",
-        "idempotencyKeyInProgress",
-    ),
-    (
-        PersonBusy,
-        409,
-        "Person busy",
-        "Another step for this person is still being written; retry after the time in Retry-After.",
-        "personBusy",
-    ),
-    (
-        DocumentModified,
-        412,
-        "Document modified",
-        "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
-        "documentModified",
-    ),
-    (
-        StorageUnavailableError,
-        503,
-        "Storage unavailable",
-        "Azure Storage did not answer; retry later.",
-        "storageUnavailable",
-    ),
-    (
-        SettingsError,
-        500,
-        "Server misconfigured",
-        "The function app's settings are invalid; see its logs.",
-        None,
-    ),
+    (IdempotencyConflict, 409, "Idempotency key reused",
+     "This idempotency key was already used on this endpoint with a different body.", "idempotencyKeyReused"),
+    (IdempotencyInProgress, 409, "Request in progress",
+     "A request with this idempotency key is still being processed; retry later.", "idempotencyKeyInProgress"),
+    (PersonBusy, 409, "Person busy",
+     "Another step for this person is still being written; retry after the time in Retry-After.", "personBusy"),
+    (DocumentModified, 412, "Document modified",
+     "The document changed since it was read: GET it again and resend with its ETag in If-Match.",
+     "documentModified"),
+    (StorageUnavailableError, 503, "Storage unavailable", "Azure Storage did not answer; retry later.",
+     "storageUnavailable"),
+    (SettingsError, 500, "Server misconfigured", "The function app's settings are invalid; see its logs.", None),
     (StorageError, 500, "Internal Server Error", "Azure Storage refused the operation; see the logs.", None),
 )
 
@@ -177,9 +147,7 @@ def as_problem(exc: BaseException) -> ProblemError:
         return exc
     if isinstance(exc, DataverseUnavailableError):
         throttled = isinstance(exc, DataverseThrottledError)
-        seconds = (
-            _retry_seconds(getattr(exc, "retry_after", None)) if throttled else DEFAULT_RETRY_AFTER_SECONDS
-        )
+        seconds = _retry_seconds(getattr(exc, "retry_after", None)) if throttled else DEFAULT_RETRY_AFTER_SECONDS
         return ProblemError(
             503,
             "Dynamics 365 unavailable",
@@ -210,11 +178,7 @@ def problem_for(exc: BaseException) -> func.HttpResponse:
     problem = as_problem(exc)
     _log_problem(exc, problem)
     return problem_response(
-        problem.status,
-        problem.title,
-        problem.detail,
-        code=problem.code,
-        errors=problem.errors,
+        problem.status, problem.title, problem.detail, code=problem.code, errors=problem.errors,
         headers=problem.headers,
     )
 
@@ -231,12 +195,7 @@ def _log_problem(exc: BaseException, problem: ProblemError) -> None:
         log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
     elif problem.status >= 500:
         # Store and settings messages name what failed, never a value or a secret.
-        log.log(
-            logging.ERROR if problem.status == 500 else logging.WARNING,
-            "answering %d: %s",
-            problem.status,
-            exc,
-        )
+        log.log(logging.ERROR if problem.status == 500 else logging.WARNING, "answering %d: %s", problem.status, exc)
 
 
 def problem_document(exc: BaseException) -> dict[str, Any]:
@@ -298,17 +257,13 @@ def _phrase(status: int) -> str:
 # -- responses ---------------------------------------------------------------------------------
 
 
-def json_response(
-    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> func.HttpResponse:
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
     """A JSON response; pydantic models are written with their camelCase aliases."""
     if isinstance(body, BaseModel):
         text = body.model_dump_json(by_alias=True)
     else:
         text = json.dumps(body, ensure_ascii=False)
-    return func.HttpResponse(
-        text, status_code=status, headers=dict(headers or {}), mimetype=JSON, charset="utf-8"
-    )
+    return func.HttpResponse(text, status_code=status, headers=dict(headers or {}), mimetype=JSON, charset="utf-8")
 
 
 def method_not_allowed(req: func.HttpRequest, allowed: Sequence[str]) -> func.HttpResponse:
@@ -391,19 +346,14 @@ def if_match_tags(req: func.HttpRequest) -> list[str]:
     value = (req.headers.get("if-match") or "").strip()
     if not value or value == "*":
         raise ProblemError(
-            428,
-            "If-Match required",
+            428, "If-Match required",
             "Replacing this document needs its current ETag in If-Match (GET it first); * is not accepted.",
             code="ifMatchRequired",
         )
     if not _IF_MATCH.fullmatch(value):
         raise ProblemError(
-            400,
-            "Invalid request",
-            'If-Match must be a list of quoted entity-tags, e.g. "0x8D...".',
-            errors=[
-                {"loc": ["headers", "If-Match"], "msg": "must be a comma-separated list of quoted ETags"}
-            ],
+            400, "Invalid request", "If-Match must be a list of quoted entity-tags, e.g. \"0x8D...\".",
+            errors=[{"loc": ["headers", "If-Match"], "msg": "must be a comma-separated list of quoted ETags"}],
         )
     return [tag for weak, tag in _TAGS.findall(value) if not weak]
 
@@ -439,12 +389,8 @@ def _malformed(detail: str) -> ProblemError:
 
 
 def _too_large() -> ProblemError:
-    return ProblemError(
-        413,
-        "Body too large",
-        f"The request body is larger than {MAX_BODY_BYTES} bytes (1 MiB).",
-        code="bodyTooLarge",
-    )
+    return ProblemError(413, "Body too large", f"The request body is larger than {MAX_BODY_BYTES} bytes (1 MiB).",
+                        code="bodyTooLarge")
 
 
 def _path(url: str) -> str:
@@ -496,20 +442,13 @@ def endpoint(handler: F) -> F:
             try:
                 response = handler(*args, **kwargs)
                 if not isinstance(response, func.HttpResponse):
-                    raise TypeError(
-                        f"{handler.__module__} returned {type(response).__name__}, not an HttpResponse"
-                    )
+                    raise TypeError(f"{handler.__module__} returned {type(response).__name__}, not an HttpResponse")
             except Exception as exc:
                 response = problem_for(exc)
             response.headers[REQUEST_ID_HEADER] = rid
             if req is not None:
-                log.info(
-                    "%s %s -> %d in %.0f ms",
-                    req.method,
-                    _path(req.url),
-                    response.status_code,
-                    (time.perf_counter() - started) * 1000,
-                )
+                log.info("%s %s -> %d in %.0f ms", req.method, _path(req.url), response.status_code,
+                         (time.perf_counter() - started) * 1000)
             return response
 
     return wrapper  # type: ignore[return-value]

@@ -51,3 +51,4 @@ def person_keys(
         pairs = sorted((attribute, _normal(value)) for attribute, value in criterion.conditions)
         keys.add(PersonKey(kind, json.dumps(pairs, ensure_ascii=False, separators=(",", ":"))))
     return tuple(sorted(keys))
+

@@ -156,9 +156,7 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _static_token_only_on_loopback(self) -> Settings:
-        if self.dynamics_static_token is not None and not is_loopback_host(
-            urlsplit(self.dynamics_url).hostname
-        ):
+        if self.dynamics_static_token is not None and not is_loopback_host(urlsplit(self.dynamics_url).hostname):
             raise ValueError(
                 "DYNAMICS_STATIC_TOKEN is only for a local emulator and is refused unless DYNAMICS_URL "
                 "is a loopback address; remove it and use an Azure credential"

@@ -69,19 +69,12 @@ class BulkLookup:
         self._persons: list[_PersonQuery | None] = []
         self._exact: dict[tuple[str, str], tuple[str, Query | None]] = {}
         self._exact_of: dict[int, tuple[str, str]] = {}
-        self._templates: dict[
-            tuple[str, tuple[str, ...], str], tuple[list[str], list[Expand], Filter | None]
-        ] = {}
+        self._templates: dict[tuple[str, tuple[str, ...], str], tuple[list[str], list[Expand], Filter | None]] = {}
         self._rows: dict[int, list[Mapping[str, Any]]] = {}
         self.queries_sent = 0
 
     def person(
-        self,
-        entity_set: str,
-        criterion: Criterion,
-        *,
-        select: Sequence[str],
-        expand: Sequence[Expand] = (),
+        self, entity_set: str, criterion: Criterion, *, select: Sequence[str], expand: Sequence[Expand] = (),
         also: Filter | None = None,
     ) -> LookupHandle:
         """Rows of `entity_set` equal to `criterion` (and `also`, the same for every person)."""
@@ -89,11 +82,8 @@ class BulkLookup:
         if not all(_foldable(value) for _, value in criterion.conditions):
             # A boolean or decimal identifier: sent as its own query, as a single step would.
             conditions = [Filter.eq(attribute, value) for attribute, value in criterion.conditions]
-            query = Query(
-                select=list(select),
-                filter=Filter.and_(*conditions, *([also] if also else [])),
-                expand=list(expand) or None,
-            )
+            query = Query(select=list(select), filter=Filter.and_(*conditions, *([also] if also else [])),
+                          expand=list(expand) or None)
             self._persons.append(None)
             self._exact_of[handle.index] = self._register_exact(entity_set, query)
             return handle
@@ -153,10 +143,8 @@ class BulkLookup:
         out: list[tuple[tuple[str, tuple[str, ...], str], str, Query]] = []
         for group, criteria in values_by_group.items():
             attributes = group[1]
-            pivot = max(
-                attributes,
-                key=lambda a: (len({_fold(dict(c.conditions)[a]) for c in criteria}), -attributes.index(a)),
-            )
+            pivot = max(attributes, key=lambda a: (len({_fold(dict(c.conditions)[a]) for c in criteria}),
+                                                   -attributes.index(a)))
             distinct: dict[Any, Any] = {}
             for criterion in criteria:
                 value = dict(criterion.conditions)[pivot]
@@ -164,11 +152,8 @@ class BulkLookup:
             select, expand, also = self._templates[group]
             for chunk in _chunks(list(distinct.values()), self._values_budget):
                 condition = Filter.in_(pivot, chunk)
-                query = Query(
-                    select=select,
-                    filter=Filter.and_(condition, also) if also else condition,
-                    expand=expand or None,
-                )
+                query = Query(select=select, filter=Filter.and_(condition, also) if also else condition,
+                              expand=expand or None)
                 out.append((group, pivot, query))
         return out
 

@@ -86,12 +86,8 @@ class Pacer:
         if self.time_left < wait:
             log.warning("Dynamics asks to wait %.0f s, past this delivery's deadline; handing over", wait)
             raise DeadlineReached(wait)
-        log.warning(
-            "Dynamics %s; waiting %.1f s, %d round trip(s) in flight from now",
-            "throttled" if isinstance(error, DataverseThrottledError) else "unavailable",
-            wait,
-            concurrency,
-        )
+        log.warning("Dynamics %s; waiting %.1f s, %d round trip(s) in flight from now",
+                    "throttled" if isinstance(error, DataverseThrottledError) else "unavailable", wait, concurrency)
         self.sleep(wait)
 
     def call(self, send: Callable[[], T]) -> T:

@@ -52,9 +52,8 @@ _CONFIRM_CHUNK = 100
 class _Client(Protocol):
     def execute_change_sets(self, change_sets: Sequence[ChangeSet]) -> list[ChangeSetOutcome]: ...
 
-    def query_batch(
-        self, queries: Sequence[tuple[str, Query | None]], *, all_pages: bool = False
-    ) -> list[list[dict[str, Any]]]: ...
+    def query_batch(self, queries: Sequence[tuple[str, Query | None]], *,
+                    all_pages: bool = False) -> list[list[dict[str, Any]]]: ...
 
 
 @dataclass(frozen=True)
@@ -101,9 +100,8 @@ def write_all(
     return [outcomes[i] for i in range(len(writes))]
 
 
-def _confirm_existing(
-    client: _Client, writes: Sequence[BatchRequest], outcomes: dict[int, WriteOutcome], pacer: Pacer
-) -> None:
+def _confirm_existing(client: _Client, writes: Sequence[BatchRequest], outcomes: dict[int, WriteOutcome],
+                      pacer: Pacer) -> None:
     """Keep `existed` only for creates whose chosen id is really there (see the module notes)."""
     existed = [i for i, outcome in outcomes.items() if outcome.existed]
     if not existed:
@@ -118,11 +116,8 @@ def _confirm_existing(
             ids = [writes[i].body[key] for i in indexes[start : start + _CONFIRM_CHUNK]]
             queries.append((entity_set, Query(select=[key], filter=Filter.in_(key, ids))))
     answers = pacer.call(lambda: client.query_batch(queries, all_pages=True))
-    found = {
-        (entity_set, str(row[primary_key(entity_set)]).lower())
-        for (entity_set, _), rows in zip(queries, answers, strict=True)
-        for row in rows
-    }
+    found = {(entity_set, str(row[primary_key(entity_set)]).lower())
+             for (entity_set, _), rows in zip(queries, answers, strict=True) for row in rows}
     for index in existed:
         write = writes[index]
         if (write.path, str(write.body[primary_key(write.path)]).lower()) not in found:
@@ -133,12 +128,8 @@ def _confirm_existing(
 
 
 def _round(
-    client: _Client,
-    writes: Sequence[BatchRequest],
-    groups: list[list[int]],
-    outcomes: dict[int, WriteOutcome],
-    pacer: Pacer,
-    after_round_trip: Callable[[], None] | None,
+    client: _Client, writes: Sequence[BatchRequest], groups: list[list[int]], outcomes: dict[int, WriteOutcome],
+    pacer: Pacer, after_round_trip: Callable[[], None] | None,
 ) -> list[list[int]]:
     """Send every group once; return the groups to send again."""
     trips: list[list[list[int]]] = [[]]
@@ -150,9 +141,7 @@ def _round(
         trips[-1].append(group)
         size += len(group)
 
-    def send(
-        trip: list[list[int]],
-    ) -> tuple[list[list[int]], list[ChangeSetOutcome] | DataverseUnavailableError]:
+    def send(trip: list[list[int]]) -> tuple[list[list[int]], list[ChangeSetOutcome] | DataverseUnavailableError]:
         change_sets = [ChangeSet([_numbered(writes[i], i) for i in group]) for group in trip]
         try:
             return trip, client.execute_change_sets(change_sets)
@@ -188,9 +177,7 @@ def _round(
 
 def _numbered(write: BatchRequest, index: int) -> BatchRequest:
     """The write with Content-ID `index + 1`, so a failed change set's answer names the write."""
-    return BatchRequest(
-        write.method, write.path, write.body, write.headers, str(index + 1), write.safe_to_resend
-    )
+    return BatchRequest(write.method, write.path, write.body, write.headers, str(index + 1), write.safe_to_resend)
 
 
 def _error_of(outcome: ChangeSetOutcome) -> DataverseError:
@@ -201,10 +188,7 @@ def _error_of(outcome: ChangeSetOutcome) -> DataverseError:
 
 
 def _settle(
-    group: list[int],
-    outcome: ChangeSetOutcome,
-    writes: Sequence[BatchRequest],
-    outcomes: dict[int, WriteOutcome],
+    group: list[int], outcome: ChangeSetOutcome, writes: Sequence[BatchRequest], outcomes: dict[int, WriteOutcome],
 ) -> tuple[list[list[int]], DataverseUnavailableError | None]:
     """Record what a change set's answer settles; return the groups to send again, and the
     throttling or outage that refused this one (it is sent again whole)."""

@@ -73,7 +73,6 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
 __all__ = [
     "MAX_BATCH_OPERATIONS",
     "BatchRequest",

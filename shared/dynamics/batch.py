@@ -73,12 +73,7 @@ class BatchRequest:
 
     @classmethod
     def create(
-        cls,
-        entity_set: str,
-        data: Mapping[str, Any],
-        *,
-        record_id: str | uuid.UUID | None = None,
-        **kwargs: Any,
+        cls, entity_set: str, data: Mapping[str, Any], *, record_id: str | uuid.UUID | None = None, **kwargs: Any
     ) -> BatchRequest:
         """A create; with `record_id` the row gets that primary key, and resending is safe
         (a resend meeting "exists" means the first one landed)."""
@@ -98,26 +93,15 @@ class BatchRequest:
 
     @classmethod
     def action(
-        cls,
-        name: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        entity_set: str,
-        record_id: Key,
-        idempotent: bool = False,
-        **kwargs: Any,
+        cls, name: str, body: Mapping[str, Any] | None = None, *, entity_set: str, record_id: Key,
+        idempotent: bool = False, **kwargs: Any,
     ) -> BatchRequest:
         """A bound action (`lists(<id>)/Microsoft.Dynamics.CRM.AddMemberList`); `idempotent` when
         Dataverse applies it once however often it is sent."""
         qualified_name(name)
         bound = name if "." in name else CRM_NAMESPACE + name
-        return cls(
-            "POST",
-            f"{entity_path(entity_set, record_id)}/{bound}",
-            dict(body or {}),
-            safe_to_resend=idempotent,
-            **kwargs,
-        )
+        return cls("POST", f"{entity_path(entity_set, record_id)}/{bound}", dict(body or {}),
+                   safe_to_resend=idempotent, **kwargs)
 
     @classmethod
     def delete(cls, entity_set: str, key: Key, *, etag: str | None = None, **kwargs: Any) -> BatchRequest:
@@ -167,8 +151,7 @@ class BatchResponse:
     def entity_id(self) -> str | None:
         """The GUID of the row a create/upsert part addressed (from `OData-EntityId`/`Location`)."""
         return id_from_entity_url(self.headers.get("odata-entityid")) or id_from_entity_url(
-            self.headers.get("location")
-        )
+            self.headers.get("location"))
 
     def error(self) -> DataverseError | None:
         """The typed error for a failed part, None for a successful one."""
@@ -200,9 +183,7 @@ class ChangeSetOutcome:
         return self.failure is None
 
 
-def outcomes_of(
-    change_sets: Sequence[ChangeSet], responses: Sequence[BatchResponse]
-) -> list[ChangeSetOutcome]:
+def outcomes_of(change_sets: Sequence[ChangeSet], responses: Sequence[BatchResponse]) -> list[ChangeSetOutcome]:
     """Match a continue-on-error batch response to its change sets, in order: a change set that
     succeeded answers one response per part, a failed one a single error response."""
     outcomes: list[ChangeSetOutcome] = []
@@ -265,9 +246,7 @@ def _request_part(request: BatchRequest, api_root: str, content_id: str | None) 
     return CRLF.join(lines)
 
 
-def build_batch(
-    items: Sequence[BatchItem], api_root: str, *, boundary: str | None = None
-) -> tuple[str, bytes]:
+def build_batch(items: Sequence[BatchItem], api_root: str, *, boundary: str | None = None) -> tuple[str, bytes]:
     """(Content-Type header, body) of a `$batch` request; `api_root` ends with `/api/data/v9.2/`.
 
     Parts of a change set get a Content-ID (given, or the next free number).
@@ -381,3 +360,4 @@ def parse_batch_response(content_type: str, body: bytes | str) -> list[BatchResp
         else:
             responses.append(_parse_http_response(rest, headers.get("content-id")))
     return responses
+

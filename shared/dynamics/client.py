@@ -191,21 +191,12 @@ class DataverseClient:
         key = _primary_key(entity_set)
         columns = list(dict.fromkeys([key, *select]))
         while True:
-            conditions = [
-                c for c in (filter, Filter.gt(key, after) if after is not None else None) if c is not None
-            ]
-            query = Query(
-                select=columns,
-                filter=Filter.and_(*conditions) if conditions else None,
-                orderby=[(key, "asc")],
-                top=page_size,
-            )
+            conditions = [c for c in (filter, Filter.gt(key, after) if after is not None else None) if c is not None]
+            query = Query(select=columns, filter=Filter.and_(*conditions) if conditions else None,
+                          orderby=[(key, "asc")], top=page_size)
             url = self._url(entity_path(entity_set), query)
-            body = self._json(
-                self._send(
-                    Request("GET", url, f"page of {entity_set}", {"If-None-Match": "null"}, retry_safe=True)
-                )
-            )
+            body = self._json(self._send(
+                Request("GET", url, f"page of {entity_set}", {"If-None-Match": "null"}, retry_safe=True)))
             page = list(body.get("value", []))
             logger.info("page of %s: %d row(s)", entity_set, len(page))
             if page:
@@ -232,10 +223,9 @@ class DataverseClient:
         columns = list(dict.fromkeys([key, *select]))
         wanted = list(dict.fromkeys(guid(i) for i in ids))
         for start in range(0, len(wanted), chunk_size):
-            chunk = Filter.in_(key, wanted[start : start + chunk_size])
+            chunk = Filter.in_(key, wanted[start:start + chunk_size])
             query = Query(select=columns, filter=chunk & filter if filter is not None else chunk)
             yield from self.list_records(entity_set, query, page_size=MAX_PAGE_SIZE)
-
     def get_record(
         self,
         entity_set: str,
@@ -398,9 +388,7 @@ class DataverseClient:
             if record_id is None and not isinstance(key, Mapping):
                 record_id = guid(key)
             result = UpsertResult(record_id, response.status_code == 201)
-        logger.info(
-            "upsert %s: %s %s", entity_set, result.record_id, "created" if result.created else "updated"
-        )
+        logger.info("upsert %s: %s %s", entity_set, result.record_id, "created" if result.created else "updated")
         return result
 
     def delete_record(self, entity_set: str, id: Key, *, etag: str | None = None) -> None:
@@ -417,7 +405,9 @@ class DataverseClient:
         response = self._send(request)
         logger.info("delete %s: %s", entity_set, "already gone" if response.status_code == 404 else "done")
 
-    def associate(self, entity_set: str, id: Key, navigation: str, target_set: str, target_id: Key) -> None:
+    def associate(
+        self, entity_set: str, id: Key, navigation: str, target_set: str, target_id: Key
+    ) -> None:
         """Link two rows through a collection-valued navigation property (`POST .../$ref`)."""
         target = self._api_root + entity_path(target_set, target_id)
         request = Request(
@@ -430,7 +420,9 @@ class DataverseClient:
         self._send(request)
         logger.info("associate %s.%s: done", entity_set, navigation)
 
-    def disassociate(self, entity_set: str, id: Key, navigation: str, target_id: Key | None = None) -> None:
+    def disassociate(
+        self, entity_set: str, id: Key, navigation: str, target_id: Key | None = None
+    ) -> None:
         """Remove a link (`DELETE .../$ref`); `target_id` for collection-valued navigation properties."""
         path = f"{entity_path(entity_set, id)}/{identifier(navigation)}"
         if target_id is not None:
@@ -548,9 +540,7 @@ class DataverseClient:
             for response in responses:
                 response.raise_for_error()
             if len(responses) != len(chunk):
-                raise errors.DataverseError(
-                    200, "", f"$batch answered {len(responses)} of {len(chunk)} queries"
-                )
+                raise errors.DataverseError(200, "", f"$batch answered {len(responses)} of {len(chunk)} queries")
             for response in responses:
                 body = response.body if isinstance(response.body, dict) else {}
                 rows = list(body.get("value", []))
@@ -575,17 +565,13 @@ class DataverseClient:
             outcomes.extend(outcomes_of(sets, responses))
         return outcomes
 
-    def _batch_round_trip(
-        self, chunk: Sequence[BatchItem], *, continue_on_error: bool
-    ) -> list[BatchResponse]:
+    def _batch_round_trip(self, chunk: Sequence[BatchItem], *, continue_on_error: bool) -> list[BatchResponse]:
         content_type, body = build_batch(chunk, self._api_root)
         headers = {"Content-Type": content_type}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
         only_safe = all(
-            request.idempotent
-            for item in chunk
-            for request in (item.requests if isinstance(item, ChangeSet) else (item,))
+            request.idempotent for item in chunk for request in (item.requests if isinstance(item, ChangeSet) else (item,))
         )
         request = Request(
             "POST",
@@ -600,9 +586,7 @@ class DataverseClient:
         try:
             parsed = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
         except ValueError as exc:
-            raise errors.DataverseError(
-                response.status_code, "", f"unreadable $batch response: {exc}"
-            ) from exc
+            raise errors.DataverseError(response.status_code, "", f"unreadable $batch response: {exc}") from exc
         failed = sum(1 for r in parsed if not r.ok)
         logger.info("batch of %d: %d answered, %d failed", count_operations(chunk), len(parsed), failed)
         return parsed
@@ -639,13 +623,8 @@ class DataverseClient:
             from_dataverse = is_delta
             while url is not None:
                 request = Request(
-                    "GET",
-                    url,
-                    f"changes {entity_set}",
-                    dict(headers),
-                    retry_safe=True,
-                    delta=is_delta,
-                    verbatim=from_dataverse,
+                    "GET", url, f"changes {entity_set}", dict(headers),
+                    retry_safe=True, delta=is_delta, verbatim=from_dataverse,
                 )
                 from_dataverse = True
                 body = self._json(self._send(request))
@@ -684,9 +663,8 @@ class DataverseClient:
 
     def get_change_tracking_enabled(self, table: str) -> bool:
         """Whether a table (logical name, `lead`) has change tracking turned on (`ChangeTrackingEnabled`)."""
-        url = self._url(
-            f"EntityDefinitions(LogicalName='{identifier(table)}')", Query(select=["ChangeTrackingEnabled"])
-        )
+        url = self._url(f"EntityDefinitions(LogicalName='{identifier(table)}')",
+                        Query(select=["ChangeTrackingEnabled"]))
         body = self._json(self._send(Request("GET", url, f"change tracking of {table}", retry_safe=True)))
         return body.get("ChangeTrackingEnabled") is True
 

@@ -78,9 +78,7 @@ def table_columns_from(table: str, attributes: Iterable[Mapping[str, Any]]) -> T
         columns[name] = Column(
             name=name,
             type=str(item.get("AttributeType") or ""),
-            max_length=max_length
-            if isinstance(max_length, int) and not isinstance(max_length, bool)
-            else None,
+            max_length=max_length if isinstance(max_length, int) and not isinstance(max_length, bool) else None,
             valid_for_create=item.get("IsValidForCreate") is not False,
             valid_for_update=item.get("IsValidForUpdate") is not False,
             targets=tuple(str(t) for t in targets) if isinstance(targets, list) else (),
@@ -101,9 +99,7 @@ class MetadataCache:
     shows up in a step's `dynamicsRequests`). Failures are not cached: the next call asks again.
     """
 
-    def __init__(
-        self, lifetime: float = DEFAULT_LIFETIME_SECONDS, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, lifetime: float = DEFAULT_LIFETIME_SECONDS, *, clock: Callable[[], float] = time.monotonic) -> None:
         if lifetime <= 0:
             raise ValueError("lifetime must be positive")
         self.lifetime = lifetime

@@ -399,13 +399,11 @@ class Query:
         if self.expand:
             params.append(("$expand", ",".join(e.render() for e in self.expand)))
         conditions = (self.filter.conditions if self.filter is not None else 0) + sum(
-            item.conditions for item in self.expand or ()
-        )
+            item.conditions for item in self.expand or ())
         if conditions > MAX_CONDITIONS:
             raise ValueError(
                 f"the query has {conditions} conditions and joins; Dataverse allows {MAX_CONDITIONS} "
-                "(collapse or-chains with Filter.in_, or split the query)"
-            )
+                "(collapse or-chains with Filter.in_, or split the query)")
         object.__setattr__(self, "_params", tuple(params))
 
     def params(self) -> list[tuple[str, str]]:

@@ -151,9 +151,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectionError):
         for arg in exc.args:
             reason = getattr(arg, "reason", arg)
-            if isinstance(
-                reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
-            ):
+            if isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError):
                 return True
     return False
 
@@ -217,11 +215,8 @@ class Transport:
                 refreshed = True
                 self.tokens.invalidate(token)
                 budget.attempts -= 1
-                logger.warning(
-                    "%s %s: 401, refreshing the token and retrying once",
-                    request.method,
-                    _log_path(request.url),
-                )
+                logger.warning("%s %s: 401, refreshing the token and retrying once",
+                               request.method, _log_path(request.url))
                 continue
             if may_have_landed and request.landed_if == status:
                 return response
@@ -251,9 +246,7 @@ class Transport:
 
     def _exchange(self, request: Request, headers: dict[str, str], token: str) -> requests.Response:
         prepared = self.session.prepare_request(
-            requests.Request(
-                request.method, request.url, headers=headers, data=request.body, auth=_BearerAuth(token)
-            )
+            requests.Request(request.method, request.url, headers=headers, data=request.body, auth=_BearerAuth(token))
         )
         if request.verbatim and _VERBATIM_SAFE.match(request.url):
             # requests would re-quote the link; Dataverse says to follow it unedited.
@@ -279,12 +272,7 @@ class Transport:
     def _log_retry(request: Request, reason: str, attempt: int, delay: float) -> None:
         logger.warning(
             "%s %s (%s): %s on attempt %d, retrying in %.2f s",
-            request.method,
-            _log_path(request.url),
-            request.operation,
-            reason,
-            attempt,
-            delay,
+            request.method, _log_path(request.url), request.operation, reason, attempt, delay,
         )
 
     @staticmethod
@@ -292,10 +280,6 @@ class Transport:
         extra = f", retry after {error.retry_after:g} s" if isinstance(error, DataverseThrottledError) else ""
         logger.warning(
             "%s %s (%s) failed: %s %s%s",
-            request.method,
-            _log_path(request.url),
-            request.operation,
-            type(error).__name__,
-            mask_text(str(error)),
-            extra,
+            request.method, _log_path(request.url), request.operation,
+            type(error).__name__, mask_text(str(error)), extra,
         )

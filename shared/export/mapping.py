@@ -43,15 +43,8 @@ ELLIPSIS = "\u2026"
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 # campaignMapping member -> where its value comes from.
-CAMPAIGN_MEMBERS = (
-    "sequenceDetails",
-    "engagementStatus",
-    "opens",
-    "clicks",
-    "openAnalysis",
-    "clickAnalysis",
-    "replyAnalysis",
-)
+CAMPAIGN_MEMBERS = ("sequenceDetails", "engagementStatus", "opens", "clicks", "openAnalysis", "clickAnalysis",
+                    "replyAnalysis")
 
 
 def normalise_domain(value: Any) -> str | None:
@@ -74,9 +67,7 @@ def _fold(value: str | None) -> str | None:
     return value.strip().casefold() if value and value.strip() else None
 
 
-def company_of(
-    contacts: Sequence[ContactRecord | None], companies: Sequence[CompanyRecord | None]
-) -> list[int | None]:
+def company_of(contacts: Sequence[ContactRecord | None], companies: Sequence[CompanyRecord | None]) -> list[int | None]:
     """For each contact, the index of the first company whose `name` equals its `person.company`."""
     first: dict[str, int] = {}
     for index, company in enumerate(companies):
@@ -132,9 +123,7 @@ class ExportConfig:
 
 def contact_values(contact: ContactRecord, config: ExportConfig) -> dict[str, Any]:
     """The contact's identifier values by column: person fields first, then its export fields."""
-    return person_attributes(
-        contact.person.platform_values(), config.contact_person_fields, contact.export_fields
-    )
+    return person_attributes(contact.person.platform_values(), config.contact_person_fields, contact.export_fields)
 
 
 def company_values(company: CompanyRecord) -> dict[str, Any]:
@@ -146,10 +135,7 @@ def company_values(company: CompanyRecord) -> dict[str, Any]:
 
 
 def record_problems(
-    record: ContactRecord | CompanyRecord,
-    loc: Sequence[str | int],
-    config: ExportConfig,
-    columns: TableColumns,
+    record: ContactRecord | CompanyRecord, loc: Sequence[str | int], config: ExportConfig, columns: TableColumns,
 ) -> list[dict[str, Any]]:
     """Why this record is not written: each `errors` entry of its 400 (empty: it can be written)."""
     table = "contact" if isinstance(record, ContactRecord) else "account"
@@ -157,22 +143,13 @@ def record_problems(
     errors: list[dict[str, Any]] = []
     if isinstance(record, ContactRecord):
         for name in record.person.fields:
-            errors.append(
-                {
-                    "loc": [*loc, "person", "fields", name],
-                    "msg": "is not accepted in an export; map the column in exportFields instead",
-                }
-            )
+            errors.append({"loc": [*loc, "person", "fields", name],
+                           "msg": "is not accepted in an export; map the column in exportFields instead"})
     listed = config.export.get(table, ())
     for name, value in record.export_fields.items():
         place = [*loc, "exportFields", name]
         if name not in listed:
-            errors.append(
-                {
-                    "loc": place,
-                    "msg": f"is not an export field of {label} in the configuration's exportMapping",
-                }
-            )
+            errors.append({"loc": place, "msg": f"is not an export field of {label} in the configuration's exportMapping"})
             continue
         column = columns.get(name)
         problem = write_problem(column, name, label) or (value_problem(column, value) if column else None)
@@ -218,12 +195,7 @@ def _campaign_values(campaign: Campaign, contact: ContactRecord) -> dict[str, An
 
 
 def contact_fields(
-    contact: ContactRecord,
-    campaign: Campaign,
-    config: ExportConfig,
-    columns: TableColumns,
-    *,
-    creating: bool,
+    contact: ContactRecord, campaign: Campaign, config: ExportConfig, columns: TableColumns, *, creating: bool,
     stored_email: Any = None,
 ) -> Written:
     """The Contact's columns (not the link or the owner): person fields given (the e-mail on an
@@ -255,9 +227,7 @@ def contact_fields(
     return Written(data, tuple(truncated))
 
 
-def account_fields(
-    company: CompanyRecord, config: ExportConfig, *, creating: bool, participated: bool
-) -> Written:
+def account_fields(company: CompanyRecord, config: ExportConfig, *, creating: bool, participated: bool) -> Written:
     """The Account's columns (not the owner): on create `name` and `websiteurl` (the domain as
     given), fixed and export fields, engagement fields when a contact of it participated."""
     data: dict[str, Any] = {}

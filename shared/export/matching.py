@@ -35,10 +35,8 @@ class RecordLookup:
     handles: tuple[LookupHandle, ...]
 
     def resolve(self, lookup: BulkLookup) -> Match | None:
-        found = [
-            (criterion, _kept(criterion, lookup.rows(handle)))
-            for criterion, handle in zip(self.criteria, self.handles, strict=True)
-        ]
+        found = [(criterion, _kept(criterion, lookup.rows(handle)))
+                 for criterion, handle in zip(self.criteria, self.handles, strict=True)]
         return choose(self.kind, found)
 
 
@@ -49,18 +47,12 @@ def _kept(criterion: Criterion, rows: Sequence[Mapping[str, Any]]) -> list[Mappi
         return list(rows)
     domain = normalise_domain(values[WEBSITE])
     others = Criterion(criterion.kind, tuple((a, v) for a, v in criterion.conditions if a != WEBSITE))
-    return [
-        row
-        for row in rows
-        if normalise_domain(row.get(WEBSITE)) == domain and (not others.conditions or matches(row, others))
-    ]
+    return [row for row in rows
+            if normalise_domain(row.get(WEBSITE)) == domain and (not others.conditions or matches(row, others))]
 
 
 def register(
-    lookup: BulkLookup,
-    kind: Kind,
-    identifier_sets: Sequence[Sequence[str]],
-    values: Mapping[str, Any],
+    lookup: BulkLookup, kind: Kind, identifier_sets: Sequence[Sequence[str]], values: Mapping[str, Any],
     select: Sequence[str],
 ) -> RecordLookup:
     """The record's look-ups in `lookup`: one per identifier set it fills (none: no criteria)."""
@@ -73,10 +65,8 @@ def register(
     handles = []
     for criterion in found:
         if kind == "account" and WEBSITE in criterion.attributes:
-            conditions = [
-                Filter.contains(WEBSITE, str(value)) if attribute == WEBSITE else Filter.eq(attribute, value)
-                for attribute, value in criterion.conditions
-            ]
+            conditions = [Filter.contains(WEBSITE, str(value)) if attribute == WEBSITE else Filter.eq(attribute, value)
+                          for attribute, value in criterion.conditions]
             query = Query(select=columns, filter=Filter.and_(*conditions, _ACTIVE_ONLY))
             handles.append(lookup.query(spec.entity_set, query))
         else:

@@ -50,9 +50,8 @@ LongText = Annotated[StrictStr, Field(max_length=1_000_000)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, validate_by_alias=True, validate_by_name=False, frozen=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_alias=True,
+                              validate_by_name=False, frozen=True)
 
 
 class Campaign(_Model):
@@ -107,17 +106,14 @@ def envelope_problems(members: dict[str, Any], *, claim_check: bool = False) -> 
     """What makes the envelope unusable (`errors` of its 400), empty when records can run."""
     allowed = _ENVELOPE_MEMBERS - {"exportBlob"} if claim_check else _ENVELOPE_MEMBERS
     errors: list[dict[str, Any]] = [
-        {"loc": [name], "msg": "is not a member of a campaign-export message"}
-        for name in sorted(set(members) - allowed)
+        {"loc": [name], "msg": "is not a member of a campaign-export message"} for name in sorted(set(members) - allowed)
     ]
     if "exportBlob" in members and not claim_check:
         blob = members["exportBlob"]
         if not isinstance(blob, str) or "/" not in blob.strip("/") or blob.startswith("/"):
             errors.append({"loc": ["exportBlob"], "msg": "must be 'container/name' of a blob"})
         extra = sorted(set(members) & {"campaign", "contacts", "companies"})
-        errors.extend(
-            {"loc": [name], "msg": "comes from the claim-check blob; give either"} for name in extra
-        )
+        errors.extend({"loc": [name], "msg": "comes from the claim-check blob; give either"} for name in extra)
         return errors
     try:
         Campaign.model_validate(members.get("campaign"))
@@ -129,9 +125,7 @@ def envelope_problems(members: dict[str, Any], *, claim_check: bool = False) -> 
         if not isinstance(records, list):
             errors.append({"loc": [name], "msg": "must be a list"})
         elif len(records) > MAX_RECORDS:
-            errors.append(
-                {"loc": [name], "msg": f"holds {len(records)} records; a message holds at most {MAX_RECORDS}"}
-            )
+            errors.append({"loc": [name], "msg": f"holds {len(records)} records; a message holds at most {MAX_RECORDS}"})
         else:
             total += len(records)
     if not errors and total == 0:
@@ -142,9 +136,7 @@ def envelope_problems(members: dict[str, Any], *, claim_check: bool = False) -> 
 def rejection(errors: list[dict[str, Any]]) -> dict[str, Any]:
     count = len(errors)
     return {
-        "type": "about:blank",
-        "title": "Invalid campaign-export message",
-        "status": 400,
+        "type": "about:blank", "title": "Invalid campaign-export message", "status": 400,
         "detail": f"The message has {count} problem{'s' if count != 1 else ''}; no record was written.",
         "errors": errors,
     }
@@ -154,9 +146,7 @@ def bad_records(errors: list[dict[str, Any]]) -> dict[str, Any]:
     """The 400 of one record (`errors` located from the message root)."""
     count = len(errors)
     return {
-        "type": "about:blank",
-        "title": "Invalid record",
-        "status": 400,
+        "type": "about:blank", "title": "Invalid record", "status": 400,
         "detail": f"The record has {count} invalid field{'s' if count != 1 else ''}; nothing of it was written.",
         "errors": errors,
     }
@@ -186,9 +176,7 @@ def _read(entity: Entity, index: int, raw: Any) -> RecordSlot:
     model: type[ContactRecord] | type[CompanyRecord] = ContactRecord if entity == "contact" else CompanyRecord
     prefix: list[str | int] = ["contacts" if entity == "contact" else "companies", index]
     if not isinstance(raw, dict):
-        return RecordSlot(
-            entity, index, raw, error=bad_records([{"loc": prefix, "msg": "must be a JSON object"}])
-        )
+        return RecordSlot(entity, index, raw, error=bad_records([{"loc": prefix, "msg": "must be a JSON object"}]))
     try:
         record = model.model_validate_json(json.dumps(raw, ensure_ascii=False))
     except ValidationError as exc:

@@ -118,9 +118,8 @@ def run_export(delivery: ExportDelivery, body: bytes) -> str:
     if problems:
         return _reject(delivery, envelope.batch_id, record, members, problems)
     campaign, companies, contacts = read_records(members)
-    return _Export(
-        delivery, envelope.batch_id, body.decode("utf-8"), record, campaign, companies, contacts, started
-    ).go()
+    return _Export(delivery, envelope.batch_id, body.decode("utf-8"), record, campaign, companies, contacts,
+                   started).go()
 
 
 def _list_length(value: Any) -> int:
@@ -128,33 +127,17 @@ def _list_length(value: Any) -> int:
 
 
 def _reject(
-    delivery: ExportDelivery,
-    export_id: str,
-    record: BatchRecord | None,
-    members: Mapping[str, Any],
+    delivery: ExportDelivery, export_id: str, record: BatchRecord | None, members: Mapping[str, Any],
     problems: list[dict[str, Any]],
 ) -> str:
     if record is not None and record.status != "rejected":
-        log.warning(
-            "export %s: a message with a bad envelope for a known export was dropped (%d problem(s))",
-            export_id,
-            len(problems),
-        )
+        log.warning("export %s: a message with a bad envelope for a known export was dropped (%d problem(s))",
+                    export_id, len(problems))
         return record.status
     failed = _list_length(members.get("companies")) + _list_length(members.get("contacts"))
-    totals = {
-        "companies": _list_length(members.get("companies")),
-        "contacts": _list_length(members.get("contacts")),
-    }
-    record = BatchRecord(
-        export_id,
-        status="rejected",
-        total=failed,
-        failed=failed,
-        counts=dict.fromkeys(OUTCOMES, 0),
-        error=rejection(problems),
-        totals=totals,
-    )
+    totals = {"companies": _list_length(members.get("companies")), "contacts": _list_length(members.get("contacts"))}
+    record = BatchRecord(export_id, status="rejected", total=failed, failed=failed,
+                         counts=dict.fromkeys(OUTCOMES, 0), error=rejection(problems), totals=totals)
     delivery.results.save_meta(record)
     log.warning("export %s rejected: %d envelope problem(s)", export_id, len(problems))
     delivery.queues.send_summary(summary(record, totals["companies"], totals["contacts"]))
@@ -162,13 +145,9 @@ def _reject(
 
 
 def summary(record: BatchRecord, companies: int, contacts: int) -> dict[str, Any]:
-    return {
-        "exportId": record.batch_id,
-        "status": record.status,
-        "total": {"companies": companies, "contacts": contacts},
-        "counts": {name: record.counts.get(name, 0) for name in OUTCOMES},
-        "failed": record.failed,
-    }
+    return {"exportId": record.batch_id, "status": record.status,
+            "total": {"companies": companies, "contacts": contacts},
+            "counts": {name: record.counts.get(name, 0) for name in OUTCOMES}, "failed": record.failed}
 
 
 # -- entries --------------------------------------------------------------------------------
@@ -177,10 +156,7 @@ def summary(record: BatchRecord, companies: int, contacts: int) -> dict[str, Any
 def blank_entry(slot: RecordSlot) -> dict[str, Any]:
     """The entry of a record before it ran: every member present, `outcome` pending."""
     raw = slot.raw if isinstance(slot.raw, dict) else {}
-    entry: dict[str, Any] = {
-        "index": slot.index,
-        "entity": "contact" if slot.entity == "contact" else "account",
-    }
+    entry: dict[str, Any] = {"index": slot.index, "entity": "contact" if slot.entity == "contact" else "account"}
     if slot.entity == "contact":
         person = raw.get("person") if isinstance(raw.get("person"), dict) else {}
         assert isinstance(person, dict)
@@ -188,35 +164,14 @@ def blank_entry(slot: RecordSlot) -> dict[str, Any]:
         entry["email"] = person.get("email") if isinstance(person.get("email"), str) else None
     else:
         entry["name"] = raw.get("name") if isinstance(raw.get("name"), str) else None
-    entry.update(
-        {
-            "outcome": "pending",
-            "recordId": None,
-            "duplicates": 0,
-            "linkedAccountId": None,
-            "ownerRule": None,
-            "ownerReason": None,
-            "truncated": [],
-            "detail": None,
-            "error": None,
-        }
-    )
+    entry.update({"outcome": "pending", "recordId": None, "duplicates": 0, "linkedAccountId": None,
+                  "ownerRule": None, "ownerReason": None, "truncated": [], "detail": None, "error": None})
     return entry
 
 
 def _failed(entry: Mapping[str, Any], error: dict[str, Any], detail: str) -> dict[str, Any]:
-    return {
-        **entry,
-        "outcome": "failed",
-        "recordId": None,
-        "duplicates": 0,
-        "linkedAccountId": None,
-        "ownerRule": None,
-        "ownerReason": None,
-        "truncated": [],
-        "detail": detail,
-        "error": error,
-    }
+    return {**entry, "outcome": "failed", "recordId": None, "duplicates": 0, "linkedAccountId": None,
+            "ownerRule": None, "ownerReason": None, "truncated": [], "detail": detail, "error": error}
 
 
 def _same(stored: Any, value: Any) -> bool:
@@ -254,15 +209,8 @@ class _Item:
 
 class _Export:
     def __init__(
-        self,
-        delivery: ExportDelivery,
-        export_id: str,
-        text: str,
-        record: BatchRecord | None,
-        campaign: Campaign,
-        companies: list[RecordSlot],
-        contacts: list[RecordSlot],
-        started: float,
+        self, delivery: ExportDelivery, export_id: str, text: str, record: BatchRecord | None, campaign: Campaign,
+        companies: list[RecordSlot], contacts: list[RecordSlot], started: float,
     ) -> None:
         self.d = delivery
         self.export_id = export_id
@@ -273,9 +221,7 @@ class _Export:
         if record is None or record.status == "rejected":
             record = BatchRecord(export_id, counts=dict.fromkeys(OUTCOMES, 0))
         self.record: BatchRecord = record
-        self.pacer = Pacer(
-            deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep
-        )
+        self.pacer = Pacer(deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep)
         self.meta = JobMeta(delivery.results, self.record, OUTCOMES)
         self.deferred = False  # a record is locked by another export in flight: run it later
         self.held: _Held | None = None  # the locks of the records this delivery writes
@@ -312,14 +258,8 @@ class _Export:
                 entry = blank_entry(slot)
                 if slot.error is not None:
                     entry = _failed(entry, slot.error, "The record is not valid; nothing of it was written.")
-                row = StepRow(
-                    slot.index,
-                    f"{slot.entity}:{slot.index}",
-                    slot.entity,
-                    slot.body_hash,
-                    entry,
-                    prefix=prefix,
-                )
+                row = StepRow(slot.index, f"{slot.entity}:{slot.index}", slot.entity, slot.body_hash, entry,
+                              prefix=prefix)
                 rows[(prefix, slot.index)] = row
                 new_rows.append(row)
                 if slot.record is not None:
@@ -337,9 +277,7 @@ class _Export:
         if any(c.get("entity") == entity and c.get("index") == slot.index for c in self.record.conflicts):
             return
         error = problem_document(IdempotencyConflict(ID_SCOPE))
-        error["detail"] = (
-            "This index is already in the export with other content; the record was not written."
-        )
+        error["detail"] = "This index is already in the export with other content; the record was not written."
         self.record.conflicts.append({"entity": entity, "index": slot.index, "error": error})
 
     # Running the pending records.
@@ -356,24 +294,15 @@ class _Export:
             loc: list[str | int] = [item.slot.list_name, item.slot.index]
             problems = record_problems(record, loc, config, columns[table])
             if problems:
-                finished.append(
-                    (
-                        item,
-                        _failed(
-                            item.row.entry,
-                            bad_records(problems),
-                            "The record is not valid; nothing of it was written.",
-                        ),
-                    )
-                )
+                finished.append((item, _failed(item.row.entry, bad_records(problems),
+                                               "The record is not valid; nothing of it was written.")))
             else:
                 live.append(item)
         self._store(finished)
         held = self._lock(live, config)
         try:
-            self._look_up_and_write(
-                [item for item in live if held is None or item.key in held.groups], config, columns, held
-            )
+            self._look_up_and_write([item for item in live if held is None or item.key in held.groups], config,
+                                    columns, held)
         finally:
             if held is not None and held.locks is not None:
                 assert self.d.locks is not None
@@ -389,29 +318,17 @@ class _Export:
         many = locks.acquire_many({key: keys for key, keys in groups.items() if keys})
         if many.busy:
             self.deferred = True
-            log.info(
-                "export %s: %d record(s) locked by another export; they run in a later delivery",
-                self.export_id,
-                len(many.busy),
-            )
+            log.info("export %s: %d record(s) locked by another export; they run in a later delivery",
+                     self.export_id, len(many.busy))
         parts = list(many.held.values())
         # acquire_many takes every group under one owner at one moment: their rows share one lease.
-        combined = (
-            HeldLocks(
-                parts[0].owner,
-                tuple(row for held in parts for row in held.rows),
-                parts[0].acquired_at,
-                min(held.expires_at for held in parts),
-            )
-            if parts
-            else None
-        )
+        combined = HeldLocks(parts[0].owner, tuple(row for held in parts for row in held.rows),
+                             parts[0].acquired_at, min(held.expires_at for held in parts)) if parts else None
         free = {key for key, keys in groups.items() if not keys}
         return _Held(combined, set(many.held) | free)
 
-    def _look_up_and_write(
-        self, live: list[_Item], config: ExportConfig, columns: Mapping[str, TableColumns], held: _Held | None
-    ) -> None:
+    def _look_up_and_write(self, live: list[_Item], config: ExportConfig, columns: Mapping[str, TableColumns],
+                           held: _Held | None) -> None:
         companies = [item for item in live if item.slot.entity == "company"]
         contacts = [item for item in live if item.slot.entity == "contact"]
         lookup = BulkLookup()
@@ -433,69 +350,40 @@ class _Export:
             held.locks = self.d.locks.keep(held.locks, at_least=WRITE_LEASE)
 
     def _register(
-        self,
-        lookup: BulkLookup,
-        config: ExportConfig,
-        companies: list[_Item],
-        contacts: list[_Item],
+        self, lookup: BulkLookup, config: ExportConfig, companies: list[_Item], contacts: list[_Item],
     ) -> list[LookupHandle]:
         account_select = ["name", "websiteurl", *self._account_columns(config)]
         for item in companies:
             assert isinstance(item.slot.record, CompanyRecord)
-            item.lookup = register(
-                lookup,
-                "account",
-                config.company_identifiers,
-                company_values(item.slot.record),
-                account_select,
-            )
+            item.lookup = register(lookup, "account", config.company_identifiers, company_values(item.slot.record),
+                                   account_select)
         contact_select = [LINK_VALUE, *config.contact_person_fields.values(), *self._contact_columns(config)]
         for item in contacts:
             assert isinstance(item.slot.record, ContactRecord)
-            item.lookup = register(
-                lookup,
-                "contact",
-                config.contact_identifiers,
-                contact_values(item.slot.record, config),
-                contact_select,
-            )
-        ids = sorted(
-            {i for user in self._owner_users(config, companies, contacts) for i in config.owner(user).ids}
-        )
+            item.lookup = register(lookup, "contact", config.contact_identifiers,
+                                   contact_values(item.slot.record, config), contact_select)
+        ids = sorted({i for user in self._owner_users(config, companies, contacts) for i in config.owner(user).ids})
         handles = []
         for start in range(0, len(ids), _USERS_PER_QUERY):
             chunk = ids[start : start + _USERS_PER_QUERY]
-            query = Query(
-                select=["systemuserid", "isdisabled"],
-                filter=Filter.or_(*(Filter.eq("systemuserid", i) for i in chunk)),
-            )
+            query = Query(select=["systemuserid", "isdisabled"],
+                          filter=Filter.or_(*(Filter.eq("systemuserid", i) for i in chunk)))
             handles.append(lookup.query("systemusers", query))
         return handles
 
     @staticmethod
     def _account_columns(config: ExportConfig) -> list[str]:
-        return [
-            *config.fixed.get("account", {}),
-            *config.export.get("account", ()),
-            *config.engagement.get("account", {}),
-        ]
+        return [*config.fixed.get("account", {}), *config.export.get("account", ()),
+                *config.engagement.get("account", {})]
 
     @staticmethod
     def _contact_columns(config: ExportConfig) -> list[str]:
-        return [
-            *config.fixed.get("contact", {}),
-            *config.export.get("contact", ()),
-            *config.engagement.get("contact", {}),
-            *config.campaign.values(),
-        ]
+        return [*config.fixed.get("contact", {}), *config.export.get("contact", ()),
+                *config.engagement.get("contact", {}), *config.campaign.values()]
 
-    def _owner_users(
-        self, config: ExportConfig, companies: list[_Item], contacts: list[_Item]
-    ) -> list[str | None]:
+    def _owner_users(self, config: ExportConfig, companies: list[_Item], contacts: list[_Item]) -> list[str | None]:
         users: list[str | None] = [self._account_owner_user(item.slot.index) for item in companies]
-        users += [
-            item.slot.record.owner_user_id for item in contacts if isinstance(item.slot.record, ContactRecord)
-        ]
+        users += [item.slot.record.owner_user_id for item in contacts if isinstance(item.slot.record, ContactRecord)]
         return users
 
     # Membership, from the whole message (records of earlier deliveries included).
@@ -521,42 +409,29 @@ class _Export:
 
     # Companies, then contacts.
 
-    def _companies(
-        self, items: list[_Item], config: ExportConfig, lookup: BulkLookup, users: list[Mapping[str, Any]]
-    ) -> None:
+    def _companies(self, items: list[_Item], config: ExportConfig, lookup: BulkLookup,
+                   users: list[Mapping[str, Any]]) -> None:
         for item in items:
             company = item.slot.record
             assert isinstance(company, CompanyRecord) and item.lookup is not None
             item.new_id = derived_id(ID_SCOPE, f"{self.export_id}\n{item.key}", "account")
             if not item.lookup.criteria:
-                item.entry = _failed(
-                    item.row.entry, _no_identifier(item.slot), "The company fills no identifier set."
-                )
+                item.entry = _failed(item.row.entry, _no_identifier(item.slot), "The company fills no identifier set.")
                 continue
             match = item.lookup.resolve(lookup)
             owner = decide_owner(config.owner(self._account_owner_user(item.slot.index)), users)
             participated = self._participated(item.slot.index)
             if match is None:
                 written = account_fields(company, config, creating=True, participated=participated)
-                item.write = BatchRequest.create(
-                    "accounts", {**written.data, **owner.bind()}, record_id=item.new_id
-                )
+                item.write = BatchRequest.create("accounts", {**written.data, **owner.bind()}, record_id=item.new_id)
                 item.entry = self._entry(item, "created", item.new_id, None, owner, written, None)
                 continue
             written = account_fields(company, config, creating=False, participated=participated)
-            item.entry = self._found(
-                item, match, changed(written.data, match.record), owner, written, None, "accounts"
-            )
+            item.entry = self._found(item, match, changed(written.data, match.record), owner, written, None, "accounts")
         self._write(items, "company")
 
-    def _contacts(
-        self,
-        items: list[_Item],
-        config: ExportConfig,
-        columns: TableColumns,
-        lookup: BulkLookup,
-        users: list[Mapping[str, Any]],
-    ) -> None:
+    def _contacts(self, items: list[_Item], config: ExportConfig, columns: TableColumns, lookup: BulkLookup,
+                  users: list[Mapping[str, Any]]) -> None:
         members = self.members
         accounts = self._company_accounts()
         for item in items:
@@ -564,9 +439,7 @@ class _Export:
             assert isinstance(contact, ContactRecord) and item.lookup is not None
             item.new_id = derived_id(ID_SCOPE, f"{self.export_id}\n{item.key}", "contact")
             if not item.lookup.criteria:
-                item.entry = _failed(
-                    item.row.entry, _no_identifier(item.slot), "The contact fills no identifier set."
-                )
+                item.entry = _failed(item.row.entry, _no_identifier(item.slot), "The contact fills no identifier set.")
                 continue
             company = members[item.slot.index]
             if company is not None and company not in accounts:
@@ -587,9 +460,7 @@ class _Export:
                 continue
             email_column = config.contact_person_fields.get("email")
             stored_email = match.record.get(email_column) if email_column else None
-            written = contact_fields(
-                contact, self.campaign, config, columns, creating=False, stored_email=stored_email
-            )
+            written = contact_fields(contact, self.campaign, config, columns, creating=False, stored_email=stored_email)
             data = changed(written.data, match.record)
             if account_id and str(match.record.get(LINK_VALUE) or "").lower() != account_id.lower():
                 data[LINK] = bind("accounts", account_id)
@@ -610,15 +481,8 @@ class _Export:
         return out
 
     def _found(
-        self,
-        item: _Item,
-        match: Match,
-        data: dict[str, Any],
-        owner: OwnerDecision,
-        written: Written,
-        account_id: str | None,
-        entity_set: str,
-        why: str | None = None,
+        self, item: _Item, match: Match, data: dict[str, Any], owner: OwnerDecision, written: Written,
+        account_id: str | None, entity_set: str, why: str | None = None,
     ) -> dict[str, Any]:
         """The entry for a found record, and its update when a column differs."""
         if data:
@@ -629,15 +493,8 @@ class _Export:
         return self._entry(item, "updated", match.record_id, match, None, written, account_id, why)
 
     def _entry(
-        self,
-        item: _Item,
-        outcome: str,
-        record_id: str,
-        match: Match | None,
-        owner: OwnerDecision | None,
-        written: Written,
-        account_id: str | None,
-        why: str | None = None,
+        self, item: _Item, outcome: str, record_id: str, match: Match | None, owner: OwnerDecision | None,
+        written: Written, account_id: str | None, why: str | None = None,
     ) -> dict[str, Any]:
         label = "Contact" if item.slot.entity == "contact" else "Account"
         verb = "Created" if outcome == "created" else "Updated"
@@ -649,57 +506,30 @@ class _Export:
         if why:
             detail += f"; {why}"
         return {
-            **item.row.entry,
-            "outcome": outcome,
-            "recordId": record_id.lower(),
+            **item.row.entry, "outcome": outcome, "recordId": record_id.lower(),
             "duplicates": match.duplicates if match is not None else 0,
             "linkedAccountId": account_id.lower() if account_id else None,
             "ownerRule": owner.rule if owner is not None else None,
             "ownerReason": owner.reason if owner is not None else None,
-            "truncated": list(written.truncated),
-            "detail": detail + ".",
-            "error": None,
+            "truncated": list(written.truncated), "detail": detail + ".", "error": None,
         }
 
     def _write(self, items: list[_Item], what: str) -> None:
-        items = [
-            item for item in items if item.entry
-        ]  # an empty entry: the record waits for a later delivery
+        items = [item for item in items if item.entry]  # an empty entry: the record waits for a later delivery
         writing = [item for item in items if item.write is not None and item.entry.get("outcome") != "failed"]
-        outcomes = (
-            write_all(
-                self.d.client,
-                [item.write for item in writing if item.write is not None],
-                self.pacer,
-                change_set_size=self.d.change_set_size,
-                after_round_trip=self._keep,
-            )
-            if writing
-            else []
-        )
+        outcomes = write_all(self.d.client, [item.write for item in writing if item.write is not None], self.pacer,
+                             change_set_size=self.d.change_set_size, after_round_trip=self._keep) if writing else []
         sent = {id(item) for item in writing}
-        finished: list[tuple[_Item, dict[str, Any]]] = [
-            (item, item.entry) for item in items if id(item) not in sent
-        ]
+        finished: list[tuple[_Item, dict[str, Any]]] = [(item, item.entry) for item in items if id(item) not in sent]
         for item, outcome in zip(writing, outcomes, strict=True):
             error = outcome.error
             if error is None:
                 finished.append((item, item.entry))
             else:
-                finished.append(
-                    (
-                        item,
-                        _failed(
-                            item.row.entry,
-                            problem_document(error),
-                            f"Dynamics refused the {what}; nothing of it was written.",
-                        ),
-                    )
-                )
+                finished.append((item, _failed(item.row.entry, problem_document(error),
+                                               f"Dynamics refused the {what}; nothing of it was written.")))
         self._store(finished)
-        log.info(
-            "export %s: %d %s record(s) done, %d written", self.export_id, len(items), what, len(writing)
-        )
+        log.info("export %s: %d %s record(s) done, %d written", self.export_id, len(items), what, len(writing))
 
     def _store(self, finished: Sequence[tuple[_Item, dict[str, Any]]]) -> None:
         rows = []
@@ -734,13 +564,8 @@ class _Export:
         if record.status == "completed":
             companies = sum(1 for row in record.steps if row.prefix == COMPANIES)
             self.d.queues.send_summary(summary(record, companies, len(record.steps) - companies))
-            log.info(
-                "export %s completed: %s, %d failed, %d Web API requests",
-                self.export_id,
-                record.counts,
-                record.failed,
-                record.dynamics_requests,
-            )
+            log.info("export %s completed: %s, %d failed, %d Web API requests", self.export_id, record.counts,
+                     record.failed, record.dynamics_requests)
         return record.status
 
 
@@ -759,19 +584,11 @@ def _lock_keys(item: _Item, config: ExportConfig) -> tuple[PersonKey, ...]:
     assert isinstance(record, CompanyRecord)
     values = company_values(record)
     domain = normalise_domain(values.get("websiteurl"))
-    values = (
-        {**values, "websiteurl": domain} if domain else {k: v for k, v in values.items() if k != "websiteurl"}
-    )
+    values = {**values, "websiteurl": domain} if domain else {k: v for k, v in values.items() if k != "websiteurl"}
     return person_keys("account", config.company_identifiers, values)
 
 
 def _no_identifier(slot: RecordSlot) -> dict[str, Any]:
     table = "contact" if slot.entity == "contact" else "company"
-    return bad_records(
-        [
-            {
-                "loc": [slot.list_name, slot.index],
-                "msg": f"fills none of the configured {table} identifier sets",
-            }
-        ]
-    )
+    return bad_records([{"loc": [slot.list_name, slot.index],
+                         "msg": f"fills none of the configured {table} identifier sets"}])

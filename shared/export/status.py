@@ -18,23 +18,14 @@ def export_status(store: BatchResultsStore, export_id: str, window: BatchWindow)
     """The results document; 400 for an `exportId` outside the pattern, 404 when unknown.
     `skip` / `top` window the companies and the contacts alike."""
     if not BATCH_ID.fullmatch(export_id):
-        raise ProblemError(
-            400,
-            "Invalid request",
-            "The exportId is not valid.",
-            errors=[{"loc": ["path", "exportId"], "msg": "must be 1-200 characters of A-Z a-z 0-9 . _ : -"}],
-        )
+        raise ProblemError(400, "Invalid request", "The exportId is not valid.",
+                           errors=[{"loc": ["path", "exportId"],
+                                    "msg": "must be 1-200 characters of A-Z a-z 0-9 . _ : -"}])
     record = store.load(export_id)
     if record is None:
-        raise ProblemError(
-            404,
-            "Export not found",
-            "No campaign export with this exportId has been read yet.",
-            code="exportNotFound",
-        )
-    lists = {
-        prefix: [row for row in record.steps if row.prefix == prefix] for prefix in (COMPANIES, CONTACTS)
-    }
+        raise ProblemError(404, "Export not found",
+                           "No campaign export with this exportId has been read yet.", code="exportNotFound")
+    lists = {prefix: [row for row in record.steps if row.prefix == prefix] for prefix in (COMPANIES, CONTACTS)}
     end = window.skip + window.top
     more = any(len(rows) > end for rows in lists.values())
     total = {"companies": len(lists[COMPANIES]), "contacts": len(lists[CONTACTS])}

@@ -92,9 +92,7 @@ def read_envelope(body: bytes, id_member: str = "batchId") -> Envelope:
         raise UnreadableMessage("the message is not a JSON object")
     batch_id = data.get(id_member)
     if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
-        raise UnreadableMessage(
-            f"the message has no valid {id_member} (1-200 characters of A-Z a-z 0-9 . _ : -)"
-        )
+        raise UnreadableMessage(f"the message has no valid {id_member} (1-200 characters of A-Z a-z 0-9 . _ : -)")
     return Envelope(batch_id, data)
 
 
@@ -155,9 +153,7 @@ def steps_problems(steps: Any) -> list[dict[str, Any]]:
 def rejection(errors: list[dict[str, Any]]) -> dict[str, Any]:
     count = len(errors)
     return {
-        "type": "about:blank",
-        "title": "Invalid journey-steps message",
-        "status": 400,
+        "type": "about:blank", "title": "Invalid journey-steps message", "status": 400,
         "detail": f"The message has {count} problem{'s' if count != 1 else ''}; no step was run.",
         "errors": errors,
     }
@@ -190,11 +186,8 @@ class Slot:
 def _bad_step(errors: list[dict[str, Any]]) -> dict[str, Any]:
     count = len(errors)
     return {
-        "type": "about:blank",
-        "title": "Invalid request",
-        "status": 400,
-        "detail": f"The step has {count} invalid field{'s' if count != 1 else ''}.",
-        "errors": errors,
+        "type": "about:blank", "title": "Invalid request", "status": 400,
+        "detail": f"The step has {count} invalid field{'s' if count != 1 else ''}.", "errors": errors,
     }
 
 
@@ -204,17 +197,9 @@ def read_steps(steps: list[Any]) -> list[Slot]:
     seen: set[str] = set()
     for index, raw in enumerate(steps):
         if not isinstance(raw, dict):
-            slots.append(
-                Slot(
-                    index,
-                    None,
-                    None,
-                    raw,
-                    None,
-                    error=_bad_step([{"loc": [], "msg": "a step must be a JSON object"}]),
-                    addressable=False,
-                )
-            )
+            slots.append(Slot(index, None, None, raw, None,
+                              error=_bad_step([{"loc": [], "msg": "a step must be a JSON object"}]),
+                              addressable=False))
             continue
         errors: list[dict[str, Any]] = []
         step_id, kind = raw.get("stepId"), raw.get("type")
@@ -241,17 +226,8 @@ def read_steps(steps: list[Any]) -> list[Slot]:
                     continue
                 errors.extend(problem_document(validation_problem(exc)).get("errors", []))
         if errors:
-            slots.append(
-                Slot(
-                    index,
-                    step_id,
-                    kind,
-                    raw,
-                    body,
-                    error=_bad_step(errors),
-                    addressable=step_id is not None and not repeated,
-                )
-            )
+            slots.append(Slot(index, step_id, kind, raw, body, error=_bad_step(errors),
+                              addressable=step_id is not None and not repeated))
         else:
             slots.append(Slot(index, step_id, kind, raw, body, request=request))
         if step_id is not None:

@@ -133,29 +133,16 @@ def run_delivery(delivery: Delivery, body: bytes) -> str:
 
 
 def _reject(
-    delivery: Delivery,
-    envelope: Envelope,
-    record: BatchRecord | None,
-    steps: Any,
-    problems: list[dict[str, Any]],
+    delivery: Delivery, envelope: Envelope, record: BatchRecord | None, steps: Any, problems: list[dict[str, Any]],
 ) -> str:
     error = rejection(problems)
     if record is not None and record.status != "rejected":
-        log.warning(
-            "batch %s: a message with a bad envelope for a known batch was dropped (%d problem(s))",
-            envelope.batch_id,
-            len(problems),
-        )
+        log.warning("batch %s: a message with a bad envelope for a known batch was dropped (%d problem(s))",
+                    envelope.batch_id, len(problems))
         return record.status
     failed = len(steps) if isinstance(steps, list) else 0
-    record = BatchRecord(
-        envelope.batch_id,
-        status="rejected",
-        total=failed,
-        failed=failed,
-        counts=dict.fromkeys(OUTCOMES, 0),
-        error=error,
-    )
+    record = BatchRecord(envelope.batch_id, status="rejected", total=failed, failed=failed,
+                         counts=dict.fromkeys(OUTCOMES, 0), error=error)
     delivery.results.save_meta(record)
     log.warning("batch %s rejected: %d envelope problem(s)", envelope.batch_id, len(problems))
     delivery.queues.send_summary(_summary(record))
@@ -163,13 +150,8 @@ def _reject(
 
 
 def _summary(record: BatchRecord) -> dict[str, Any]:
-    return {
-        "batchId": record.batch_id,
-        "status": record.status,
-        "total": record.total,
-        "counts": record.counts,
-        "failed": record.failed,
-    }
+    return {"batchId": record.batch_id, "status": record.status, "total": record.total,
+            "counts": record.counts, "failed": record.failed}
 
 
 # -- one delivery ---------------------------------------------------------------------------
@@ -194,12 +176,7 @@ class _Step:
 
 class _Run:
     def __init__(
-        self,
-        delivery: Delivery,
-        envelope: Envelope,
-        text: str,
-        record: BatchRecord | None,
-        slots: list[Slot],
+        self, delivery: Delivery, envelope: Envelope, text: str, record: BatchRecord | None, slots: list[Slot],
         started: float,
     ) -> None:
         self.d = delivery
@@ -209,9 +186,7 @@ class _Run:
         if self.record.status == "rejected":
             self.record = BatchRecord(self.batch_id, counts=dict.fromkeys(OUTCOMES, 0))
         self.slots = slots
-        self.pacer = Pacer(
-            deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep
-        )
+        self.pacer = Pacer(deadline=started + delivery.slice_seconds, clock=delivery.clock, sleep=delivery.sleep)
         self.meta = JobMeta(delivery.results, self.record, OUTCOMES)
         self.config: StepConfig | None = None
         self.deferred = False  # a step waits for another request holding its idempotency key
@@ -235,9 +210,7 @@ class _Run:
     def _merge(self) -> list[_Step]:
         """Add this message's steps to the stored batch; return its runnable steps' rows."""
         rows = self.record.steps
-        by_id = {
-            row.step_id: row for row in rows if row.step_id is not None and not row.body_hash.startswith("x:")
-        }
+        by_id = {row.step_id: row for row in rows if row.step_id is not None and not row.body_hash.startswith("x:")}
         by_hash = {row.body_hash for row in rows}
         new_rows: list[StepRow] = []
         mine: list[_Step] = []
@@ -251,9 +224,7 @@ class _Run:
                     elif slot.request is not None:
                         mine.append(self._step(slot, existing))
                     continue
-                row = StepRow(
-                    len(rows) + len(new_rows), slot.step_id, slot.type, slot.body_hash, _entry(slot)
-                )
+                row = StepRow(len(rows) + len(new_rows), slot.step_id, slot.type, slot.body_hash, _entry(slot))
                 by_id[slot.step_id] = row
             else:
                 # Not addressable by stepId: known by its place and body, so a redelivery adds it once.
@@ -308,13 +279,8 @@ class _Run:
                     queue.popleft()
                 if not queue:
                     del queues[person]
-            log.info(
-                "batch %s: wave %d ran %d step(s), %d to look up again",
-                self.batch_id,
-                number,
-                len(wave),
-                len(retry),
-            )
+            log.info("batch %s: wave %d ran %d step(s), %d to look up again", self.batch_id, number, len(wave),
+                     len(retry))
 
     def _wave(self, wave: list[_Step]) -> tuple[list[_Step], list[_Step]]:
         """Run one step of each person; returns the steps to run again (a record vanished) and
@@ -408,13 +374,8 @@ class _Run:
         writing = [step for step in writing if step not in retry]
         if writing:
             requests = [_batch_request(step) for step in writing]
-            outcomes = write_all(
-                self.d.client,
-                requests,
-                self.pacer,
-                change_set_size=self.d.change_set_size,
-                after_round_trip=lambda: _crash_point("between-change-sets"),
-            )
+            outcomes = write_all(self.d.client, requests, self.pacer, change_set_size=self.d.change_set_size,
+                                 after_round_trip=lambda: _crash_point("between-change-sets"))
             _crash_point("after-writes")  # written, not yet recorded
             for step, outcome in zip(writing, outcomes, strict=True):
                 assert step.plan is not None
@@ -422,9 +383,8 @@ class _Run:
                     write = step.plan.write
                     result = step.plan.result
                     if isinstance(write, Create):
-                        new_id = (
-                            outcome.response.entity_id if outcome.response is not None else None
-                        ) or write.record_id
+                        new_id = (outcome.response.entity_id if outcome.response is not None else None) \
+                            or write.record_id
                         assert new_id is not None
                         result = created(step.plan, new_id)
                     finished.append((step, self._success(step, result.to_body())))
@@ -450,9 +410,7 @@ class _Run:
         except InvalidStepInput as exc:
             return self._failure(step, problem_document(step_problem(exc)))
         namespace = definition.id_namespace
-        step.new_id = (
-            derived_id(ID_SCOPE, f"{self.batch_id}\n{step.row.step_id}", namespace) if namespace else None
-        )
+        step.new_id = derived_id(ID_SCOPE, f"{self.batch_id}\n{step.row.step_id}", namespace) if namespace else None
         key = step.request.idempotency_key
         if key is None or step.request.dry_run or self.d.idempotency is None:
             return self._check_fields(step)
@@ -483,13 +441,9 @@ class _Run:
             return self._failure(step, problem_document(step_problem(exc)))
         return None
 
-    def _decide(
-        self, step: _Step, config: StepConfig, lookup: BulkLookup, now: datetime
-    ) -> dict[str, Any] | None:
+    def _decide(self, step: _Step, config: StepConfig, lookup: BulkLookup, now: datetime) -> dict[str, Any] | None:
         assert step.lookups is not None
-        found = Found(
-            {name: [list(lookup.rows(h)) for h in handles] for name, handles in step.handles.items()}
-        )
+        found = Found({name: [list(lookup.rows(h)) for h in handles] for name, handles in step.handles.items()})
         definition = step.slot.step_type.definition
         attempt = Attempt(step.new_id, dry_run=step.request.dry_run, now=now)
         try:
@@ -542,12 +496,8 @@ class _Run:
         delay = max(MIN_HAND_OVER_SECONDS, math.ceil(retry_after))
         self._save()
         self.d.queues.hand_over(self.text, delay)
-        log.warning(
-            "batch %s: handing over to a new delivery in %d s (%d step(s) pending)",
-            self.batch_id,
-            delay,
-            sum(1 for row in self.record.steps if not row.final),
-        )
+        log.warning("batch %s: handing over to a new delivery in %d s (%d step(s) pending)", self.batch_id, delay,
+                    sum(1 for row in self.record.steps if not row.final))
         return self.record.status
 
     def _finish(self) -> str:
@@ -558,13 +508,8 @@ class _Run:
         if record.status == "completed":
             _crash_point("before-summary")
             self.d.queues.send_summary(_summary(record))
-            log.info(
-                "batch %s completed: %s, %d failed, %d Web API requests",
-                self.batch_id,
-                record.counts,
-                record.failed,
-                record.dynamics_requests,
-            )
+            log.info("batch %s completed: %s, %d failed, %d Web API requests", self.batch_id, record.counts,
+                     record.failed, record.dynamics_requests)
         return record.status
 
 
@@ -581,9 +526,8 @@ def _person_key(slot: Slot) -> str:
     person = slot.request.person
     if person.email:
         return "email:" + person.email.strip().lower()
-    values = person_attributes(
-        person.platform_values(), {name: name for name in person.platform_values()}, person.fields
-    )
+    values = person_attributes(person.platform_values(), {name: name for name in person.platform_values()},
+                               person.fields)
     if values:
         return "values:" + "|".join(f"{k}={str(v).strip().casefold()}" for k, v in sorted(values.items()))
     return f"step:{slot.index}"
@@ -597,9 +541,7 @@ def _register(lookup: BulkLookup, lookups: Lookups) -> dict[str, list[LookupHand
     for person in lookups.people:
         entity_set = ENTITIES[person.kind].entity_set
         handles[person.kind] = [
-            lookup.person(
-                entity_set, criterion, select=person.columns, expand=person.expand, also=ACTIVE_ONLY
-            )
+            lookup.person(entity_set, criterion, select=person.columns, expand=person.expand, also=ACTIVE_ONLY)
             for criterion in person.criteria
         ]
     owner_query = lookups.owner.query() if lookups.owner is not None else None
@@ -616,18 +558,11 @@ def _batch_request(step: _Step) -> BatchRequest:
 def to_batch_request(write: Write) -> BatchRequest:
     """A plan's write as a `$batch` part that is safe to resend."""
     if isinstance(write, Create):
-        return BatchRequest.create(
-            write.entity_set, write.data, record_id=write.record_id or str(uuid.uuid4())
-        )
+        return BatchRequest.create(write.entity_set, write.data, record_id=write.record_id or str(uuid.uuid4()))
     if isinstance(write, Update):
         return BatchRequest.update(write.entity_set, write.record_id, write.data)
     if isinstance(write, Action):
         short = write.name.rsplit(".", 1)[-1]
-        return BatchRequest.action(
-            write.name,
-            write.body,
-            entity_set=write.entity_set,
-            record_id=write.record_id,
-            idempotent=short in IDEMPOTENT_ACTIONS,
-        )
+        return BatchRequest.action(write.name, write.body, entity_set=write.entity_set, record_id=write.record_id,
+                                   idempotent=short in IDEMPOTENT_ACTIONS)
     raise TypeError(f"unknown write {write!r}")

@@ -30,25 +30,16 @@ class BatchWindow(BaseModel):
 def batch_status(store: BatchResultsStore, batch_id: str, window: BatchWindow) -> dict[str, Any]:
     """The results document; 400 for a `batchId` outside the pattern, 404 when unknown."""
     if not BATCH_ID.fullmatch(batch_id):
-        raise ProblemError(
-            400,
-            "Invalid request",
-            "The batchId is not valid.",
-            errors=[{"loc": ["path", "batchId"], "msg": "must be 1-200 characters of A-Z a-z 0-9 . _ : -"}],
-        )
+        raise ProblemError(400, "Invalid request", "The batchId is not valid.",
+                           errors=[{"loc": ["path", "batchId"],
+                                    "msg": "must be 1-200 characters of A-Z a-z 0-9 . _ : -"}])
     record = store.load(batch_id, with_steps=False)
     if record is None:
-        raise ProblemError(
-            404,
-            "Batch not found",
-            "No journey batch with this batchId has been read yet.",
-            code="batchNotFound",
-        )
+        raise ProblemError(404, "Batch not found",
+                           "No journey batch with this batchId has been read yet.", code="batchNotFound")
     steps = [row.entry for row in store.page(batch_id, window.skip, window.top)]
     end = window.skip + window.top
-    next_path = (
-        f"/api/journey/batches/{quote(batch_id)}?skip={end}&top={window.top}" if end < record.total else None
-    )
+    next_path = f"/api/journey/batches/{quote(batch_id)}?skip={end}&top={window.top}" if end < record.total else None
     return {
         "batchId": batch_id,
         "status": record.status,

@@ -53,9 +53,7 @@ def prepare(request: ActivityRequest, config: StepConfig) -> Lookups:
     """The person as each kind this mode may use (a phone call also reads their stored phone)."""
     kinds = search_order(request)
     values = check_person(request.person, config, kinds)
-    select = (
-        [config.phone_attribute] if request.activity.type == "phonecall" and config.phone_attribute else []
-    )
+    select = [config.phone_attribute] if request.activity.type == "phonecall" and config.phone_attribute else []
     return Lookups(
         people=tuple(person_lookup(kind, config, values, select=select) for kind in kinds),
         owner=config.owner_candidates(request.owner_user_id),
@@ -78,9 +76,7 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _activity_data(
-    request: ActivityRequest, config: StepConfig, match: Match, now: datetime
-) -> dict[str, Any]:
+def _activity_data(request: ActivityRequest, config: StepConfig, match: Match, now: datetime) -> dict[str, Any]:
     activity = request.activity
     data: dict[str, Any] = {"subject": activity.subject, "prioritycode": PRIORITY_CODES[activity.priority]}
     if activity.description is not None:
@@ -97,9 +93,7 @@ def _activity_data(
         if number is not None:
             data["phonenumber"] = number
     spec = ENTITIES[match.kind]
-    data[f"regardingobjectid_{match.kind}_{activity.type}@odata.bind"] = bind(
-        spec.entity_set, match.record_id
-    )
+    data[f"regardingobjectid_{match.kind}_{activity.type}@odata.bind"] = bind(spec.entity_set, match.record_id)
     return data
 
 
@@ -120,17 +114,11 @@ def decide(
 
     if match is None:
         if request.mode == "smart":
-            detail = (
-                f"{name} is neither an open Lead nor an active Contact in Dynamics, "
-                f"so no {label} {was(dry_run)} logged."
-            )
+            detail = (f"{name} is neither an open Lead nor an active Contact in Dynamics, "
+                      f"so no {label} {was(dry_run)} logged.")
             return Plan(StepResult(outcome="skipped", reason="noMatch", detail=detail, dry_run=dry_run))
-        detail = (
-            f"{no_record(name, preferred)}, so no {label} {was(dry_run)} logged {no_fallback(preferred)}."
-        )
-        return Plan(
-            StepResult(outcome="skipped", reason=NO_MATCH_REASON[preferred], detail=detail, dry_run=dry_run)
-        )
+        detail = f"{no_record(name, preferred)}, so no {label} {was(dry_run)} logged {no_fallback(preferred)}."
+        return Plan(StepResult(outcome="skipped", reason=NO_MATCH_REASON[preferred], detail=detail, dry_run=dry_run))
 
     owner = lookups.owner_decision(found)
     data = _activity_data(request, config, match, attempt.now) | owner.bind()
@@ -146,13 +134,8 @@ def decide(
         detail = f"Logged a {label} {subject} on {where}."
     return Plan(
         StepResult(
-            outcome="activityLogged",
-            entity=match.kind,
-            record_id=match.record_id,
-            duplicates=match.duplicates,
-            detail=detail,
-            dry_run=dry_run,
-            **StepResult.owned(owner),
+            outcome="activityLogged", entity=match.kind, record_id=match.record_id, duplicates=match.duplicates,
+            detail=detail, dry_run=dry_run, **StepResult.owned(owner),
         ),
         write=Create(_ENTITY_SETS[request.activity.type], data, record_id=attempt.record_id),
         created_id_field="activity_id",

@@ -77,11 +77,8 @@ def check_list(request: ListRequest, rows: Sequence[Mapping[str, Any]]) -> Mappi
     """
     if not rows:
         words = _list_words(request)
-        raise StepRefused(
-            "listNotFound",
-            f"{words[0].upper()}{words[1:]} does not exist in Dynamics.",
-            title="Marketing list not found",
-        )
+        raise StepRefused("listNotFound", f"{words[0].upper()}{words[1:]} does not exist in Dynamics.",
+                          title="Marketing list not found")
     if len(rows) > 1:
         active = [row for row in rows if row.get("statecode", 0) == 0]
         if len(active) > 1:
@@ -96,23 +93,14 @@ def check_list(request: ListRequest, rows: Sequence[Mapping[str, Any]]) -> Mappi
     words = _list_words(request, row)
     sentence = f"{words[0].upper()}{words[1:]}"
     if row.get("statecode", 0) != 0:
-        raise StepRefused(
-            "listInactive",
-            f"{sentence} is inactive, so no members can be added.",
-            title="Marketing list is inactive",
-        )
+        raise StepRefused("listInactive", f"{sentence} is inactive, so no members can be added.",
+                          title="Marketing list is inactive")
     if row.get("type") is True:
-        raise StepRefused(
-            "listIsDynamic",
-            f"{sentence} is dynamic: its members come from its query, so none can be added by hand.",
-            title="Marketing list is dynamic",
-        )
+        raise StepRefused("listIsDynamic", f"{sentence} is dynamic: its members come from its query, "
+                          "so none can be added by hand.", title="Marketing list is dynamic")
     if row.get("lockstatus") is True:
-        raise StepRefused(
-            "listLocked",
-            f"{sentence} is locked, so no members can be added.",
-            title="Marketing list is locked",
-        )
+        raise StepRefused("listLocked", f"{sentence} is locked, so no members can be added.",
+                          title="Marketing list is locked")
     wanted = MEMBER_TYPE[request.target]
     if row.get("createdfromcode") != wanted:
         holds = _MEMBER_LABEL.get(row.get("createdfromcode"), "another kind of member")  # type: ignore[arg-type]
@@ -142,42 +130,25 @@ def decide(
     label = ENTITIES[request.target].label
     match = lookups.match(request.target, found)
     if match is None:
-        detail = (
-            f"{no_record(name, request.target)}, so nobody {was(dry_run)} added to {words} "
-            f"{no_fallback(request.target)}."
-        )
-        return Plan(
-            StepResult(
-                outcome="skipped", reason=NO_MATCH_REASON[request.target], detail=detail, dry_run=dry_run
-            )
-        )
+        detail = (f"{no_record(name, request.target)}, so nobody {was(dry_run)} added to {words} "
+                  f"{no_fallback(request.target)}.")
+        return Plan(StepResult(outcome="skipped", reason=NO_MATCH_REASON[request.target], detail=detail,
+                               dry_run=dry_run))
 
     memberships = match.record.get(_MEMBERSHIP[request.target]) or []
     owner = possessive(name)
     if any(str(item.get("listid", "")).lower() == list_id for item in memberships):
         detail = f"{owner} {label} is already on {words}, so nothing {was(dry_run)} changed{duplicates_note(match)}."
         return Plan(
-            StepResult(
-                outcome="alreadyMember",
-                entity=request.target,
-                record_id=match.record_id,
-                duplicates=match.duplicates,
-                detail=detail,
-                dry_run=dry_run,
-            )
+            StepResult(outcome="alreadyMember", entity=request.target, record_id=match.record_id,
+                       duplicates=match.duplicates, detail=detail, dry_run=dry_run)
         )
     if dry_run:
         detail = f"{owner} {label} would be added to {words}{duplicates_note(match)}; nothing was written."
     else:
         detail = f"Added {owner} {label} to {words}{duplicates_note(match)}."
     return Plan(
-        StepResult(
-            outcome="added",
-            entity=request.target,
-            record_id=match.record_id,
-            duplicates=match.duplicates,
-            detail=detail,
-            dry_run=dry_run,
-        ),
+        StepResult(outcome="added", entity=request.target, record_id=match.record_id,
+                   duplicates=match.duplicates, detail=detail, dry_run=dry_run),
         write=Action("Microsoft.Dynamics.CRM.AddMemberList", "lists", list_id, {"EntityId": match.record_id}),
     )

@@ -114,19 +114,12 @@ def decide(
         return _created_by_earlier_attempt(lead, earlier, name, dry_run, lookups.owner_decision(found))
 
     if contact is not None and not request.always_create_lead:
-        detail = (
-            f"{name} is already a Contact in Dynamics, so no Lead {was(dry_run)} created or updated"
-            f"{duplicates_note(contact)}."
-        )
+        detail = (f"{name} is already a Contact in Dynamics, so no Lead {was(dry_run)} created or updated"
+                  f"{duplicates_note(contact)}.")
         return Plan(
             StepResult(
-                outcome="skipped",
-                reason="existsAsContact",
-                entity="contact",
-                record_id=contact.record_id,
-                duplicates=contact.duplicates,
-                detail=detail,
-                dry_run=dry_run,
+                outcome="skipped", reason="existsAsContact", entity="contact", record_id=contact.record_id,
+                duplicates=contact.duplicates, detail=detail, dry_run=dry_run,
             )
         )
 
@@ -152,26 +145,15 @@ def decide(
         detail = f"Created a new Lead for {name}{links}."
     return Plan(
         StepResult(
-            outcome="created",
-            entity="lead",
-            record_id=None,
-            linked_contact_id=contact_id,
-            linked_account_id=account_id,
-            detail=detail,
-            dry_run=dry_run,
-            **StepResult.owned(owner),
+            outcome="created", entity="lead", record_id=None, linked_contact_id=contact_id,
+            linked_account_id=account_id, detail=detail, dry_run=dry_run, **StepResult.owned(owner),
         ),
         write=Create("leads", data, record_id=new_id),
     )
 
 
 def _update(
-    config: StepConfig,
-    lead: Match,
-    link_contact: Match | None,
-    data: dict[str, Any],
-    name: str,
-    dry_run: bool,
+    config: StepConfig, lead: Match, link_contact: Match | None, data: dict[str, Any], name: str, dry_run: bool,
 ) -> Plan:
     record = lead.record
     email_attribute = config.email_attribute
@@ -194,21 +176,13 @@ def _update(
             linked_now = _link_phrase(contact_id, None, dry_run=dry_run)
     subject = possessive(name)
     if dry_run:
-        detail = (
-            f"{subject} open Lead would be updated{linked_now}{duplicates_note(lead)}; nothing was written."
-        )
+        detail = f"{subject} open Lead would be updated{linked_now}{duplicates_note(lead)}; nothing was written."
     else:
         detail = f"Updated {subject} open Lead{linked_now}{duplicates_note(lead)}."
     return Plan(
         StepResult(
-            outcome="updated",
-            entity="lead",
-            record_id=lead.record_id,
-            linked_contact_id=contact_id,
-            linked_account_id=account_id,
-            duplicates=lead.duplicates,
-            detail=detail,
-            dry_run=dry_run,
+            outcome="updated", entity="lead", record_id=lead.record_id, linked_contact_id=contact_id,
+            linked_account_id=account_id, duplicates=lead.duplicates, detail=detail, dry_run=dry_run,
         ),
         write=Update("leads", lead.record_id, data),
     )
@@ -220,14 +194,11 @@ def _created_by_earlier_attempt(
     """An earlier attempt with the same idempotency key created this Lead, then did not answer."""
     return Plan(
         StepResult(
-            outcome="created",
-            entity="lead",
-            record_id=str(record["leadid"]).lower(),
+            outcome="created", entity="lead", record_id=str(record["leadid"]).lower(),
             linked_contact_id=_lower(record.get("_parentcontactid_value")),
             linked_account_id=_lower(record.get("_parentaccountid_value")),
             duplicates=lead.duplicates,
             detail=f"Created a new Lead for {name} (an earlier attempt with this idempotency key created it).",
-            dry_run=dry_run,
-            **StepResult.owned(owner),
+            dry_run=dry_run, **StepResult.owned(owner),
         )
     )

@@ -50,11 +50,7 @@ class PersonLookup:
 
 
 def person_lookup(
-    kind: Kind,
-    config: StepConfig,
-    values: Mapping[str, Scalar],
-    *,
-    select: Sequence[str] = (),
+    kind: Kind, config: StepConfig, values: Mapping[str, Scalar], *, select: Sequence[str] = (),
     expand: Sequence[Expand] = (),
 ) -> PersonLookup:
     return PersonLookup(kind, criteria(kind, config.identifiers(kind), values), tuple(select), tuple(expand))

@@ -58,31 +58,13 @@ _LOGICAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 # Columns a step writes itself or that Dataverse owns: `fields` may not set them.
 RESERVED_ATTRIBUTES = frozenset(
     {
-        "leadid",
-        "contactid",
-        "accountid",
-        "activityid",
-        "listid",
-        "subject",
-        "description",
-        "statecode",
-        "statuscode",
-        "ownerid",
-        "owninguser",
-        "owningteam",
-        "owningbusinessunit",
-        "parentcontactid",
-        "parentaccountid",
-        "customerid",
-        "regardingobjectid",
-        "createdon",
-        "createdby",
-        "modifiedon",
-        "modifiedby",
-        "versionnumber",
-        "fullname",
-        "merged",
-        "masterid",
+        "leadid", "contactid", "accountid", "activityid", "listid",
+        "subject", "description",
+        "statecode", "statuscode",
+        "ownerid", "owninguser", "owningteam", "owningbusinessunit",
+        "parentcontactid", "parentaccountid", "customerid", "regardingobjectid",
+        "createdon", "createdby", "modifiedon", "modifiedby", "versionnumber",
+        "fullname", "merged", "masterid",
     }
 )
 
@@ -135,41 +117,20 @@ def _no_control_characters(value: str | None) -> str | None:
 
 # Optional strings are trimmed, and blank means "not given"; required ones must not be blank.
 # Each length is the Dataverse column's limit (aliases spelled out so type checkers see them).
-Text50 = Annotated[
-    StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters), _max_utf16(50)
-]
-Text100 = Annotated[
-    StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters), _max_utf16(100)
-]
-Text128 = Annotated[
-    StrictStr | None,
-    BeforeValidator(_blank_to_none),
-    AfterValidator(_no_control_characters),
-    _max_utf16(LISTNAME_MAX),
-]
-Text200 = Annotated[
-    StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters), _max_utf16(200)
-]
-Text2000 = Annotated[
-    StrictStr | None,
-    BeforeValidator(_blank_to_none),
-    AfterValidator(_no_control_characters),
-    _max_utf16(DESCRIPTION_MAX),
-]
-LeadSubject = Annotated[
-    StrictStr,
-    BeforeValidator(_stripped),
-    AfterValidator(_not_empty),
-    AfterValidator(_no_control_characters),
-    _max_utf16(LEAD_SUBJECT_MAX),
-]
-ActivitySubject = Annotated[
-    StrictStr,
-    BeforeValidator(_stripped),
-    AfterValidator(_not_empty),
-    AfterValidator(_no_control_characters),
-    _max_utf16(ACTIVITY_SUBJECT_MAX),
-]
+Text50 = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
+                   _max_utf16(50)]
+Text100 = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
+                    _max_utf16(100)]
+Text128 = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
+                    _max_utf16(LISTNAME_MAX)]
+Text200 = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
+                    _max_utf16(200)]
+Text2000 = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
+                     _max_utf16(DESCRIPTION_MAX)]
+LeadSubject = Annotated[StrictStr, BeforeValidator(_stripped), AfterValidator(_not_empty),
+                        AfterValidator(_no_control_characters), _max_utf16(LEAD_SUBJECT_MAX)]
+ActivitySubject = Annotated[StrictStr, BeforeValidator(_stripped), AfterValidator(_not_empty),
+                            AfterValidator(_no_control_characters), _max_utf16(ACTIVITY_SUBJECT_MAX)]
 
 
 def _check_email(value: str | None) -> str | None:
@@ -185,13 +146,8 @@ def _check_email(value: str | None) -> str | None:
     return value  # the trimmed original: case and form as the person gave it
 
 
-Email = Annotated[
-    StrictStr | None,
-    BeforeValidator(_blank_to_none),
-    AfterValidator(_no_control_characters),
-    _max_utf16(EMAIL_MAX),
-    AfterValidator(_check_email),
-]
+Email = Annotated[StrictStr | None, BeforeValidator(_blank_to_none), AfterValidator(_no_control_characters),
+                  _max_utf16(EMAIL_MAX), AfterValidator(_check_email)]
 
 
 def _check_field_name(name: str) -> str:
@@ -305,9 +261,8 @@ def _parse_due_date(value: Any) -> Any:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
-            "must be an ISO date (2026-05-01) or a date-time with an offset (2026-05-01T09:30:00+02:00)"
-        ) from None
+        raise ValueError("must be an ISO date (2026-05-01) or a date-time with an offset "
+                         "(2026-05-01T09:30:00+02:00)") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("a date-time needs an offset such as Z or +02:00")
     try:
@@ -326,9 +281,7 @@ class ActivitySpec(_Model):
     subject: ActivitySubject
     description: Text2000 = None
     due_date: Annotated[date | datetime | None, BeforeValidator(_parse_due_date)] = None
-    due_in_days: Annotated[StrictInt, BeforeValidator(_integral), Field(ge=0, le=DUE_IN_DAYS_MAX)] | None = (
-        None
-    )
+    due_in_days: Annotated[StrictInt, BeforeValidator(_integral), Field(ge=0, le=DUE_IN_DAYS_MAX)] | None = None
     priority: Literal["low", "normal", "high"] = "normal"
     phone_number: Text200 = None
     direction: Literal["outgoing", "incoming"] | None = None

@@ -38,9 +38,7 @@ class InvalidStepInput(Exception):
 
 
 def identifier_errors(
-    config: StepConfig,
-    kinds: Sequence[Kind],
-    values: Mapping[str, Any],
+    config: StepConfig, kinds: Sequence[Kind], values: Mapping[str, Any],
     loc_of: Mapping[str, tuple[str | int, ...]] | None = None,
 ) -> list[ErrorItem]:
     """One error per missing member of each identifier set, for every kind whose sets the
@@ -57,17 +55,13 @@ def identifier_errors(
             for column in field_set:
                 if values.get(column) is None:
                     loc: tuple[str | int, ...] = (
-                        ("person", platform_name[column])
-                        if column in platform_name
+                        ("person", platform_name[column]) if column in platform_name
                         else (loc_of or {}).get(column, ("person", "fields", column))
                     )
                     needed_by.setdefault(loc, []).append(f"{label} {'+'.join(field_set)}")
     return [
-        (
-            loc,
-            f"is required: the person fills no identifier set of a table it is looked up in "
-            f"(sets missing it: {', '.join(dict.fromkeys(needs))})",
-        )
+        (loc, f"is required: the person fills no identifier set of a table it is looked up in "
+              f"(sets missing it: {', '.join(dict.fromkeys(needs))})")
         for loc, needs in needed_by.items()
     ]
 
@@ -77,12 +71,8 @@ def check_person(person: Person, config: StepConfig, kinds: Sequence[Kind]) -> d
     errors: list[ErrorItem] = []
     mapped = {attribute for attribute in config.person_fields.values() if attribute}
     for name in sorted(mapped & set(person.fields)):
-        errors.append(
-            (("person", "fields", name), "is filled from the person's own fields; remove it from fields")
-        )
-    identifier_columns = {
-        column for kind in kinds for field_set in config.identifiers(kind) for column in field_set
-    }
+        errors.append((("person", "fields", name), "is filled from the person's own fields; remove it from fields"))
+    identifier_columns = {column for kind in kinds for field_set in config.identifiers(kind) for column in field_set}
     for name in sorted(identifier_columns & set(person.fields)):
         value = person.fields[name]
         if value is not None and not isinstance(value, str):

@@ -74,18 +74,12 @@ class StepClient(Protocol):
 
     def query_batch(self, queries: list[tuple[str, Query | None]]) -> list[list[dict[str, Any]]]: ...
 
-    def create_record(
-        self, entity_set: str, data: Mapping[str, Any], *, record_id: str | None = None
-    ) -> str: ...
+    def create_record(self, entity_set: str, data: Mapping[str, Any], *, record_id: str | None = None) -> str: ...
 
     def update_record(self, entity_set: str, id: str, data: Mapping[str, Any]) -> None: ...
 
     def call_action(
-        self,
-        name: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        entity_set: str | None = None,
+        self, name: str, body: Mapping[str, Any] | None = None, *, entity_set: str | None = None,
         record_id: str | None = None,
     ) -> dict[str, Any]: ...
 
@@ -104,29 +98,20 @@ class StepDefinition(Generic[R]):
 
 
 CREATE_UPDATE_LEAD: StepDefinition[LeadRequest] = StepDefinition(
-    create_update_lead.SCOPE,
-    create_update_lead.ID_NAMESPACE,
-    create_update_lead.prepare,
-    create_update_lead.decide,
-    create_update_lead.lock_keys,
-    person_table="lead",
+    create_update_lead.SCOPE, create_update_lead.ID_NAMESPACE, create_update_lead.prepare, create_update_lead.decide,
+    create_update_lead.lock_keys, person_table="lead",
 )
 ADD_ACTIVITY: StepDefinition[ActivityRequest] = StepDefinition(
     add_activity.SCOPE, add_activity.ID_NAMESPACE, add_activity.prepare, add_activity.decide
 )
 ADD_TO_MARKETING_LIST: StepDefinition[ListRequest] = StepDefinition(
-    add_to_marketing_list.SCOPE,
-    add_to_marketing_list.ID_NAMESPACE,
-    add_to_marketing_list.prepare,
+    add_to_marketing_list.SCOPE, add_to_marketing_list.ID_NAMESPACE, add_to_marketing_list.prepare,
     add_to_marketing_list.decide,
 )
 
 
 def _field_errors(
-    definition: StepDefinition[R],
-    request: R,
-    client: StepClient,
-    metadata: MetadataCache | None,
+    definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None,
     reported: set[tuple[str | int, ...]],
 ) -> list[ErrorItem]:
     fields = request.person.fields
@@ -138,25 +123,17 @@ def _field_errors(
 
 
 def prepare_checked(
-    definition: StepDefinition[R],
-    request: R,
-    config: StepConfig,
-    client: StepClient,
-    metadata: MetadataCache | None,
+    definition: StepDefinition[R], request: R, config: StepConfig, client: StepClient, metadata: MetadataCache | None
 ) -> Lookups:
     """`prepare`; when it refuses the request, the `fields` problems are listed with its own."""
     try:
         return definition.prepare(request, config)
     except InvalidStepInput as exc:
         reported = {loc for loc, _ in exc.errors}
-        raise InvalidStepInput(
-            [*exc.errors, *_field_errors(definition, request, client, metadata, reported)]
-        ) from None
+        raise InvalidStepInput([*exc.errors, *_field_errors(definition, request, client, metadata, reported)]) from None
 
 
-def check_fields(
-    definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None
-) -> None:
+def check_fields(definition: StepDefinition[R], request: R, client: StepClient, metadata: MetadataCache | None) -> None:
     """`person.fields` against the columns of the table the step writes them to (400 listing each)."""
     errors = _field_errors(definition, request, client, metadata, set())
     if errors:
@@ -188,21 +165,14 @@ def act(client: StepClient, plan: Plan) -> StepResult:
         client.update_record(write.entity_set, write.record_id, write.data)
         return plan.result
     if isinstance(write, Action):
-        client.call_action(
-            write.name, dict(write.body), entity_set=write.entity_set, record_id=write.record_id
-        )
+        client.call_action(write.name, dict(write.body), entity_set=write.entity_set, record_id=write.record_id)
         return plan.result
     raise TypeError(f"unknown write {write!r}")
 
 
 def _attempt(
-    definition: StepDefinition[R],
-    request: R,
-    config: StepConfig,
-    lookups: Lookups,
-    client: StepClient,
-    attempt: Attempt,
-    before_write: Callable[[], None] | None = None,
+    definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
+    attempt: Attempt, before_write: Callable[[], None] | None = None,
 ) -> StepResult:
     found = look_up(client, lookups)
     plan = definition.decide(request, config, lookups, found, attempt)
@@ -216,20 +186,11 @@ def _attempt(
 
 
 def _locked_attempt(
-    definition: StepDefinition[R],
-    request: R,
-    config: StepConfig,
-    lookups: Lookups,
-    client: StepClient,
-    attempt: Attempt,
-    locks: PersonLocks | None,
+    definition: StepDefinition[R], request: R, config: StepConfig, lookups: Lookups, client: StepClient,
+    attempt: Attempt, locks: PersonLocks | None,
 ) -> StepResult:
     """`_attempt` holding the person's locks, when the step may create a person record."""
-    keys = (
-        definition.lock_keys(request, config)
-        if definition.lock_keys is not None and locks is not None
-        else ()
-    )
+    keys = definition.lock_keys(request, config) if definition.lock_keys is not None and locks is not None else ()
     if locks is None or not keys:
         return _attempt(definition, request, config, lookups, client, attempt)
     held = [locks.acquire(keys)]
@@ -275,17 +236,13 @@ def run_step(
     lookups = prepare_checked(definition, request, config, client, metadata)
     if request.dry_run:
         check_fields(definition, request, client, metadata)
-        return _attempt(
-            definition, request, config, lookups, client, Attempt(dry_run=True, now=now)
-        ).to_body()
+        return _attempt(definition, request, config, lookups, client, Attempt(dry_run=True, now=now)).to_body()
     key = request.idempotency_key
     if key is None or store is None:
         if key is not None:
             log.warning("no idempotency store configured; the key of %s is ignored", definition.scope)
         check_fields(definition, request, client, metadata)
-        return _locked_attempt(
-            definition, request, config, lookups, client, Attempt(now=now), locks
-        ).to_body()
+        return _locked_attempt(definition, request, config, lookups, client, Attempt(now=now), locks).to_body()
 
     begun = store.begin(definition.scope, key, body_hash(raw_body))
     if isinstance(begun, StoredResponse):
@@ -297,9 +254,7 @@ def run_step(
     try:
         # After the replay check: a stored answer never waits on Dynamics, not even for metadata.
         check_fields(definition, request, client, metadata)
-        body = _locked_attempt(
-            definition, request, config, lookups, client, Attempt(new_id, now=now), locks
-        ).to_body()
+        body = _locked_attempt(definition, request, config, lookups, client, Attempt(new_id, now=now), locks).to_body()
     except Exception:
         _release(store, claim)
         raise

@@ -39,21 +39,14 @@ R = TypeVar("R", bound=StepRequest)
 
 
 def run(
-    deps: Dependencies,
-    definition: StepDefinition[R],
-    request: R,
-    raw_body: Any,
-    *,
-    now: datetime | None = None,
+    deps: Dependencies, definition: StepDefinition[R], request: R, raw_body: Any, *, now: datetime | None = None
 ) -> dict[str, Any]:
     started = time.perf_counter()
     client = deps.dynamics.counted()
     try:
         body = _run(deps, definition, request, raw_body, client, now)
     except Exception as exc:
-        log_step(
-            error_line(definition.scope, request, as_problem(exc), _since(started), client.request_count)
-        )
+        log_step(error_line(definition.scope, request, as_problem(exc), _since(started), client.request_count))
         raise
     log_step(result_line(definition.scope, request, body, _since(started)))
     return body
@@ -64,26 +57,15 @@ def _since(started: float) -> int:
 
 
 def _run(
-    deps: Dependencies,
-    definition: StepDefinition[R],
-    request: R,
-    raw_body: Any,
-    client: DataverseClient,
+    deps: Dependencies, definition: StepDefinition[R], request: R, raw_body: Any, client: DataverseClient,
     now: datetime | None,
 ) -> dict[str, Any]:
     document, _etag = deps.config_store.get()
     config = StepConfig.from_document(document)
     try:
         return run_step(
-            definition,
-            request,
-            raw_body,
-            client=client,
-            store=deps.idempotency,
-            config=config,
-            locks=deps.person_locks,
-            metadata=deps.metadata,
-            now=now,
+            definition, request, raw_body, client=client, store=deps.idempotency, config=config,
+            locks=deps.person_locks, metadata=deps.metadata, now=now,
         )
     except (InvalidStepInput, StepRefused, RecordNotFoundError) as exc:
         raise step_problem(exc) from None
@@ -94,24 +76,16 @@ def step_problem(exc: InvalidStepInput | StepRefused | RecordNotFoundError) -> P
     if isinstance(exc, InvalidStepInput):
         errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.errors]
         count = len(errors)
-        return ProblemError(
-            400,
-            "Invalid request",
-            f"The request has {count} invalid field{'s' if count != 1 else ''}.",
-            errors=errors,
-        )
+        return ProblemError(400, "Invalid request", f"The request has {count} invalid field{'s' if count != 1 else ''}.",
+                            errors=errors)
     if isinstance(exc, StepRefused):
         return ProblemError(exc.status, exc.title, exc.detail, code=exc.code)
     # The record found a moment ago (the Lead, the list, the member) was deleted or merged
     # before the write: a retry looks again and decides afresh, so this is not a 502.
-    return ProblemError(
-        503,
-        "Dynamics changed during the step",
-        "A record the step had just found was deleted or merged in Dynamics before it "
-        "could be written; retry the step.",
-        code="dynamicsChanged",
-        headers={"Retry-After": "1"},
-    )
+    return ProblemError(503, "Dynamics changed during the step",
+                        "A record the step had just found was deleted or merged in Dynamics before it "
+                        "could be written; retry the step.", code="dynamicsChanged",
+                        headers={"Retry-After": "1"})
 
 
 def create_update_lead(deps: Dependencies, request: LeadRequest, raw_body: Any) -> dict[str, Any]:

@@ -109,63 +109,31 @@ def _request_fields(request: StepRequest | None) -> dict[str, Any]:
     return fields
 
 
-def result_line(
-    function: str,
-    request: StepRequest | None,
-    body: Mapping[str, Any],
-    duration_ms: int,
-    *,
-    batch_id: str | None = None,
-    step_id: str | None = None,
-) -> StepLogLine:
+def result_line(function: str, request: StepRequest | None, body: Mapping[str, Any], duration_ms: int, *,
+                batch_id: str | None = None, step_id: str | None = None) -> StepLogLine:
     """The line of a step that answered 200 with the step result `body`."""
     return StepLogLine(
-        function=function,
-        status=200,
-        duration_ms=duration_ms,
-        outcome=body.get("outcome"),
-        reason=body.get("reason"),
-        entity=body.get("entity"),
-        record_id=body.get("recordId"),
-        activity_id=body.get("activityId"),
-        dynamics_requests=body.get("dynamicsRequests"),
-        owner_rule=body.get("ownerRule"),
-        owner_reason=body.get("ownerReason"),
-        idempotent=bool(body.get("idempotent")),
-        request_id=current_request_id(),
-        batch_id=batch_id,
-        step_id=step_id,
-        **{**_request_fields(request), "dry_run": bool(body.get("dryRun"))},
+        function=function, status=200, duration_ms=duration_ms, outcome=body.get("outcome"),
+        reason=body.get("reason"), entity=body.get("entity"), record_id=body.get("recordId"),
+        activity_id=body.get("activityId"), dynamics_requests=body.get("dynamicsRequests"),
+        owner_rule=body.get("ownerRule"), owner_reason=body.get("ownerReason"),
+        idempotent=bool(body.get("idempotent")), request_id=current_request_id(),
+        batch_id=batch_id, step_id=step_id, **{**_request_fields(request), "dry_run": bool(body.get("dryRun"))},
     )
 
 
-def error_line(
-    function: str,
-    request: StepRequest | None,
-    problem: ProblemError,
-    duration_ms: int,
-    dynamics_requests: int | None,
-    *,
-    batch_id: str | None = None,
-    step_id: str | None = None,
-) -> StepLogLine:
+def error_line(function: str, request: StepRequest | None, problem: ProblemError, duration_ms: int,
+               dynamics_requests: int | None, *, batch_id: str | None = None,
+               step_id: str | None = None) -> StepLogLine:
     """The line of a step that failed with `problem` (see `shared.http.as_problem`)."""
     errors = None
     if problem.errors:
         errors = tuple(".".join(str(part) for part in item.get("loc", ())) for item in problem.errors)
         errors = errors[:MAX_ERROR_LOCATIONS]
     return StepLogLine(
-        function=function,
-        status=problem.status,
-        duration_ms=duration_ms,
-        code=problem.code,
-        detail=problem.detail,
-        errors=errors,
-        dynamics_requests=dynamics_requests,
-        request_id=current_request_id(),
-        batch_id=batch_id,
-        step_id=step_id,
-        **_request_fields(request),
+        function=function, status=problem.status, duration_ms=duration_ms, code=problem.code,
+        detail=problem.detail, errors=errors, dynamics_requests=dynamics_requests, request_id=current_request_id(),
+        batch_id=batch_id, step_id=step_id, **_request_fields(request),
     )
 
 

@@ -13,9 +13,7 @@ from shared.steps.result import Reason
 __all__ = ["NO_MATCH_REASON", "duplicates_note", "no_fallback", "no_record", "possessive", "was", "who"]
 
 # The skip reason when a step needs this kind of record and the person has none.
-NO_MATCH_REASON: Mapping[Kind, Reason] = MappingProxyType(
-    {"lead": "noMatchingLead", "contact": "noMatchingContact"}
-)
+NO_MATCH_REASON: Mapping[Kind, Reason] = MappingProxyType({"lead": "noMatchingLead", "contact": "noMatchingContact"})
 
 
 def who(person: Person) -> str:
@@ -38,7 +36,7 @@ def was(dry_run: bool) -> str:
 
 
 def no_record(name: str, kind: Kind) -> str:
-    """ "Ada has no open Lead in Dynamics" (strict steps do not look at the other kind)."""
+    """"Ada has no open Lead in Dynamics" (strict steps do not look at the other kind)."""
     spec = ENTITIES[kind]
     return f"{name} has no {spec.state} {spec.label} in Dynamics"
 

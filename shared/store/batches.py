@@ -132,11 +132,8 @@ class BatchResultsStore:
 
     def page(self, batch_id: str, skip: int, top: int, prefix: str = STEPS) -> list[StepRow]:
         """Rows of list `prefix` at positions `skip` .. `skip + top - 1`."""
-        return self._steps(
-            batch_id,
-            "RowKey ge @low and RowKey lt @high",
-            {"low": row_key(skip, prefix), "high": row_key(skip + top, prefix)},
-        )
+        return self._steps(batch_id, "RowKey ge @low and RowKey lt @high",
+                           {"low": row_key(skip, prefix), "high": row_key(skip + top, prefix)})
 
     def _steps(self, batch_id: str, condition: str, parameters: dict[str, Any]) -> list[StepRow]:
         from azure.core.exceptions import AzureError
@@ -184,12 +181,8 @@ class BatchResultsStore:
             elif record.etag is None:
                 answer = self._table.create_entity(entity)
             else:
-                answer = self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=record.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                answer = self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=record.etag,
+                                                   match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             return False
         except AzureError as exc:
@@ -203,9 +196,7 @@ class BatchResultsStore:
         from azure.core.exceptions import AzureError
         from azure.data.tables import UpdateMode
 
-        operations: list[Any] = [
-            ("upsert", self._entity(batch_id, row), {"mode": UpdateMode.REPLACE}) for row in rows
-        ]
+        operations: list[Any] = [("upsert", self._entity(batch_id, row), {"mode": UpdateMode.REPLACE}) for row in rows]
         for start in range(0, len(operations), _MAX_TRANSACTION):
             chunk = operations[start : start + _MAX_TRANSACTION]
             try:
@@ -226,15 +217,8 @@ class BatchResultsStore:
         for start in range(0, len(rows), _MAX_TRANSACTION):
             chunk = list(rows[start : start + _MAX_TRANSACTION])
             operations: list[Any] = [
-                (
-                    "update",
-                    self._entity(batch_id, row),
-                    {
-                        "mode": UpdateMode.REPLACE,
-                        "etag": row.etag,
-                        "match_condition": MatchConditions.IfNotModified,
-                    },
-                )
+                ("update", self._entity(batch_id, row),
+                 {"mode": UpdateMode.REPLACE, "etag": row.etag, "match_condition": MatchConditions.IfNotModified})
                 for row in chunk
             ]
             try:
@@ -246,12 +230,8 @@ class BatchResultsStore:
                 raise translate(exc, "storing bulk job results") from exc
             for row in chunk:
                 try:
-                    self._table.update_entity(
-                        self._entity(batch_id, row),
-                        mode=UpdateMode.REPLACE,
-                        etag=row.etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
+                    self._table.update_entity(self._entity(batch_id, row), mode=UpdateMode.REPLACE,
+                                              etag=row.etag, match_condition=MatchConditions.IfNotModified)
                 except (ResourceModifiedError, ResourceNotFoundError):
                     stored = self._table.get_entity(batch_id, row_key(row.position, row.prefix))
                     lost.append(_step(stored))
@@ -319,9 +299,7 @@ class BatchQueues:
     STEPS = "journey-steps"
     RESULTS = "journey-results"
 
-    def __init__(
-        self, storage: StorageClients, work_queue: str = STEPS, results_queue: str = RESULTS
-    ) -> None:
+    def __init__(self, storage: StorageClients, work_queue: str = STEPS, results_queue: str = RESULTS) -> None:
         self._storage = storage
         self.work_queue = work_queue
         self.results_queue = results_queue
@@ -337,9 +315,7 @@ class BatchQueues:
         except ResourceNotFoundError as exc:
             raise LookupError(f"the claim-check blob {container}/… does not exist") from exc
         except (AzureError, ValueError) as exc:
-            raise LookupError(
-                f"the claim-check blob {container}/… could not be read: {type(exc).__name__}"
-            ) from exc
+            raise LookupError(f"the claim-check blob {container}/… could not be read: {type(exc).__name__}") from exc
 
     def send_summary(self, summary: Mapping[str, Any]) -> None:
         self._send(self.results_queue, json.dumps(summary, ensure_ascii=False, separators=(",", ":")), 0)

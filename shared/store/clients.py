@@ -59,9 +59,7 @@ class StorageClients:
 
         return QueueServiceClient.from_connection_string(
             self._connection_string,
-            retry_policy=ExponentialRetry(
-                initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1
-            ),
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
             **_TIMEOUTS,
         )
 
@@ -71,9 +69,7 @@ class StorageClients:
 
         return BlobServiceClient.from_connection_string(
             self._connection_string,
-            retry_policy=ExponentialRetry(
-                initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1
-            ),
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
             **_TIMEOUTS,
         )
 

@@ -110,11 +110,7 @@ class VersionedDocumentStore(Generic[M]):
             if current == self.default_etag:
                 conditions = {"overwrite": False}
             else:
-                conditions = {
-                    "overwrite": True,
-                    "etag": current,
-                    "match_condition": MatchConditions.IfNotModified,
-                }
+                conditions = {"overwrite": True, "etag": current, "match_condition": MatchConditions.IfNotModified}
         try:
             result = self._blob().upload_blob(data, content_settings=settings, **conditions)
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):

@@ -178,17 +178,13 @@ class IdempotencyStore:
         entity.update(_chunks(json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
         try:
             self._table.update_entity(
-                entity,
-                mode=UpdateMode.REPLACE,
-                etag=claim.etag,
-                match_condition=MatchConditions.IfNotModified,
+                entity, mode=UpdateMode.REPLACE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             # Only possible when the attempt outlived its lease and another took the key over: that
             # attempt (same derived ids) stores its own response. Ours still goes to our caller.
-            log.warning(
-                "idempotency claim on %s was taken over before it completed; response not stored", claim.scope
-            )
+            log.warning("idempotency claim on %s was taken over before it completed; response not stored",
+                        claim.scope)
         except AzureError as exc:
             raise translate(exc, "storing an idempotent response") from exc
 
@@ -199,10 +195,7 @@ class IdempotencyStore:
 
         try:
             self._table.delete_entity(
-                claim.scope,
-                _row_key(claim.key),
-                etag=claim.etag,
-                match_condition=MatchConditions.IfNotModified,
+                claim.scope, _row_key(claim.key), etag=claim.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             log.info("idempotency claim on %s was already gone or taken over when released", claim.scope)
@@ -268,9 +261,7 @@ class IdempotencyStore:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _decide(
-        self, existing: TableEntity, scope: str, key: str, body_hash: str
-    ) -> Claim | StoredResponse | None:
+    def _decide(self, existing: TableEntity, scope: str, key: str, body_hash: str) -> Claim | StoredResponse | None:
         now = self._clock()
         etag = str(existing.metadata["etag"])
         if _as_datetime(existing.get("expiresAt")) <= now:
@@ -283,9 +274,7 @@ class IdempotencyStore:
         if lease_until > now:
             # Retry-After reflects the work in flight: how long the claim has run, against a typical step.
             age = (now - _as_datetime(existing.get("updatedAt"))).total_seconds()
-            raise IdempotencyInProgress(
-                scope, retry_after=retry_after_seconds(age, (lease_until - now).total_seconds())
-            )
+            raise IdempotencyInProgress(scope, retry_after=retry_after_seconds(age, (lease_until - now).total_seconds()))
         log.warning("taking over an idempotency claim on %s whose lease ran out", scope)
         return self._take_over(existing, etag, scope, key, body_hash, taken_over=True)
 

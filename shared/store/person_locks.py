@@ -164,9 +164,7 @@ class PersonLocks:
             if len(rows) == len(addresses):
                 result.held[group] = HeldLocks(owner, rows, now, expires)
             else:
-                result.busy[group] = max(
-                    blocked.get(address, 1) for address in addresses if address not in taken
-                )
+                result.busy[group] = max(blocked.get(address, 1) for address in addresses if address not in taken)
                 loose.extend(rows)
         if loose:
             self._delete(loose)
@@ -248,9 +246,7 @@ class PersonLocks:
             except AzureError as exc:
                 raise translate(exc, "taking person locks") from exc
             if answers is not None:
-                taken.update(
-                    (address, str(answer["etag"])) for address, answer in zip(chunk, answers, strict=True)
-                )
+                taken.update((address, str(answer["etag"])) for address, answer in zip(chunk, answers, strict=True))
                 continue
             for address in chunk:
                 outcome = self._take_one(address, owner, now)
@@ -295,9 +291,7 @@ class PersonLocks:
             log.warning("taking over a person lock whose lease ran out or cannot be read")
             try:
                 metadata = self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=existing.metadata["etag"],
+                    entity, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
                 )
             except (ResourceModifiedError, ResourceNotFoundError):
@@ -340,13 +334,8 @@ class PersonLocks:
         return deleted
 
     def _entity(self, partition: str, row: str, owner: str, now: datetime) -> dict[str, Any]:
-        return {
-            "PartitionKey": partition,
-            "RowKey": row,
-            "owner": owner,
-            "acquiredAt": now,
-            "expiresAt": now + self.lease,
-        }
+        return {"PartitionKey": partition, "RowKey": row, "owner": owner, "acquiredAt": now,
+                "expiresAt": now + self.lease}
 
 
 T = TypeVar("T")

@@ -154,33 +154,12 @@ class SyncLedger:
                 operations.append(("upsert", kept, {"mode": UpdateMode.REPLACE}))
         previous_contact = record.get("platformContactId")
         if previous_contact and previous_contact != platform_contact_id:
-            operations.append(
-                ("delete", {"PartitionKey": partition, "RowKey": f"p:{key_part(previous_contact)}"})
-            )
-        operations.append(
-            (
-                "upsert",
-                {
-                    "PartitionKey": partition,
-                    "RowKey": contact_key,
-                    "dynamicsId": dynamics_id,
-                    "linkedAt": linked_at,
-                },
-                {"mode": UpdateMode.REPLACE},
-            )
-        )
-        operations.append(
-            (
-                "upsert",
-                {
-                    "PartitionKey": partition,
-                    "RowKey": f"d:{dynamics_id}",
-                    "platformContactId": platform_contact_id,
-                    "linkedAt": linked_at,
-                },
-                {"mode": UpdateMode.MERGE},
-            )
-        )
+            operations.append(("delete", {"PartitionKey": partition, "RowKey": f"p:{key_part(previous_contact)}"}))
+        operations.append(("upsert", {"PartitionKey": partition, "RowKey": contact_key, "dynamicsId": dynamics_id,
+                                      "linkedAt": linked_at}, {"mode": UpdateMode.REPLACE}))
+        operations.append(("upsert", {"PartitionKey": partition, "RowKey": f"d:{dynamics_id}",
+                                      "platformContactId": platform_contact_id, "linkedAt": linked_at},
+                           {"mode": UpdateMode.MERGE}))
         self._submit(operations, f"linking a {entity} record")
         log.info("ledger: %s record linked", entity)
 
@@ -193,13 +172,9 @@ class SyncLedger:
         if linked is None:
             self._delete(partition, contact_key)
             return None
-        self._submit(
-            [
-                ("delete", {"PartitionKey": partition, "RowKey": contact_key}),
-                ("delete", {"PartitionKey": partition, "RowKey": f"d:{linked.dynamics_id}"}),
-            ],
-            f"unlinking a {entity} record",
-        )
+        self._submit([("delete", {"PartitionKey": partition, "RowKey": contact_key}),
+                      ("delete", {"PartitionKey": partition, "RowKey": f"d:{linked.dynamics_id}"})],
+                     f"unlinking a {entity} record")
         return linked.dynamics_id
 
     def forget(self, entity: str, dynamics_id: str) -> LedgerRecord | None:
@@ -209,17 +184,12 @@ class SyncLedger:
             return None
         partition = _partition(entity)
         operations: list[tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[str, Any]]] = [
-            ("delete", {"PartitionKey": partition, "RowKey": f"d:{dynamics_id}"})
-        ]
+            ("delete", {"PartitionKey": partition, "RowKey": f"d:{dynamics_id}"})]
         if record.platform_contact_id is not None:
             index = self._read(partition, f"p:{key_part(record.platform_contact_id)}")
             if index is not None and index["dynamicsId"] == dynamics_id:
-                operations.append(
-                    (
-                        "delete",
-                        {"PartitionKey": partition, "RowKey": f"p:{key_part(record.platform_contact_id)}"},
-                    )
-                )
+                operations.append(("delete", {"PartitionKey": partition,
+                                              "RowKey": f"p:{key_part(record.platform_contact_id)}"}))
         self._submit(operations, f"forgetting a {entity} record")
         return record
 
@@ -262,11 +232,8 @@ def _partition(entity: str) -> str:
 
 def _remembered(record: LedgerRecord) -> dict[str, Any]:
     """The ledger row that stores what was synced for a record, its link columns left out."""
-    entity: dict[str, Any] = {
-        "PartitionKey": _partition(record.entity),
-        "RowKey": f"d:{record.dynamics_id}",
-        "values": json.dumps(record.values, ensure_ascii=False, separators=(",", ":")),
-    }
+    entity: dict[str, Any] = {"PartitionKey": _partition(record.entity), "RowKey": f"d:{record.dynamics_id}",
+                              "values": json.dumps(record.values, ensure_ascii=False, separators=(",", ":"))}
     if record.version is not None:
         entity["version"] = str(record.version)  # 64-bit: kept exact as text
     if record.generation is not None:

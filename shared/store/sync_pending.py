@@ -82,21 +82,15 @@ class SyncPendingStore:
         return self._table
 
     # -- enqueues -----------------------------------------------------------------------------
-    def enqueue(
-        self, kind: str, platform_contact_id: str, person: Mapping[str, Any], arrival: str | None = None
-    ) -> None:
+    def enqueue(self, kind: str, platform_contact_id: str, person: Mapping[str, Any], arrival: str | None = None) -> None:
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
         partition = _enqueue_partition(kind)
         index_key = f"i:{key_part(platform_contact_id)}"
         new_arrival = arrival or arrival_key()
-        row = {
-            "PartitionKey": partition,
-            "RowKey": f"a:{new_arrival}",
-            "platformContactId": platform_contact_id,
-            "person": json.dumps(dict(person), ensure_ascii=False, separators=(",", ":")),
-        }
+        row = {"PartitionKey": partition, "RowKey": f"a:{new_arrival}", "platformContactId": platform_contact_id,
+               "person": json.dumps(dict(person), ensure_ascii=False, separators=(",", ":"))}
         index = {"PartitionKey": partition, "RowKey": index_key, "arrival": new_arrival}
         for _ in range(_MERGE_ATTEMPTS):
             previous = self._read(partition, index_key)
@@ -104,21 +98,10 @@ class SyncPendingStore:
             if previous is None:
                 operations.append(("create", index))
             else:
-                operations.append(
-                    (
-                        "update",
-                        index,
-                        {
-                            "mode": UpdateMode.REPLACE,
-                            "etag": previous.metadata["etag"],
-                            "match_condition": MatchConditions.IfNotModified,
-                        },
-                    )
-                )
+                operations.append(("update", index, {"mode": UpdateMode.REPLACE, "etag": previous.metadata["etag"],
+                                                     "match_condition": MatchConditions.IfNotModified}))
                 if previous["arrival"] != new_arrival:
-                    operations.append(
-                        ("delete", {"PartitionKey": partition, "RowKey": f"a:{previous['arrival']}"})
-                    )
+                    operations.append(("delete", {"PartitionKey": partition, "RowKey": f"a:{previous['arrival']}"}))
             if self._try(operations, f"enqueueing a {kind}"):
                 return
         raise StorageError(f"enqueueing a {kind} kept colliding with other writers")
@@ -127,16 +110,12 @@ class SyncPendingStore:
         """The enqueues of a kind that arrived before `before` (an `arrival_key`), oldest first."""
         from azure.core.exceptions import AzureError
 
-        query = f"PartitionKey eq '{_enqueue_partition(kind)}' and RowKey ge 'a:' and RowKey lt 'a:{before}'"
+        query = (f"PartitionKey eq '{_enqueue_partition(kind)}' and RowKey ge 'a:' "
+                 f"and RowKey lt 'a:{before}'")
         try:
             for row in self._client().query_entities(query, results_per_page=500):
-                yield PendingEnqueue(
-                    kind,
-                    str(row["RowKey"])[2:],
-                    str(row["platformContactId"]),
-                    json.loads(row["person"]),
-                    int(row.get("attempts") or 0),
-                )
+                yield PendingEnqueue(kind, str(row["RowKey"])[2:], str(row["platformContactId"]),
+                                     json.loads(row["person"]), int(row.get("attempts") or 0))
         except AzureError as exc:
             raise translate(exc, f"reading the pending {kind} enqueues") from exc
 
@@ -149,13 +128,8 @@ class SyncPendingStore:
         index = self._read(partition, index_key)
         operations: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": f"a:{item.arrival}"})]
         if index is not None and index["arrival"] == item.arrival:
-            operations.append(
-                (
-                    "delete",
-                    index,
-                    {"etag": index.metadata["etag"], "match_condition": MatchConditions.IfNotModified},
-                )
-            )
+            operations.append(("delete", index, {"etag": index.metadata["etag"],
+                                                 "match_condition": MatchConditions.IfNotModified}))
         if not self._try(operations, f"finishing a {item.kind} enqueue"):
             self._delete(partition, f"a:{item.arrival}")  # a newer enqueue took the index meanwhile
 
@@ -164,11 +138,8 @@ class SyncPendingStore:
         self._count_attempt(_enqueue_partition(item.kind), f"a:{item.arrival}", item.attempts + 1)
 
     def pending_kinds(self, platform_contact_id: str) -> list[str]:
-        return [
-            kind
-            for kind in ("lead", "contact")
-            if self._read(_enqueue_partition(kind), f"i:{key_part(platform_contact_id)}") is not None
-        ]
+        return [kind for kind in ("lead", "contact")
+                if self._read(_enqueue_partition(kind), f"i:{key_part(platform_contact_id)}") is not None]
 
     def drop_enqueue(self, kind: str, platform_contact_id: str) -> None:
         partition = _enqueue_partition(kind)
@@ -179,9 +150,8 @@ class SyncPendingStore:
         self._delete(partition, f"i:{key_part(platform_contact_id)}")
 
     # -- changes ----------------------------------------------------------------------------------
-    def add_change(
-        self, platform_contact_id: str, fields: Mapping[str, Any], tags: list[str] | None, updated_at: str
-    ) -> bool:
+    def add_change(self, platform_contact_id: str, fields: Mapping[str, Any], tags: list[str] | None,
+                   updated_at: str) -> bool:
         """Merge one change into the contact's pending change; False when it is older than the
         last change a run applied (ignored). `updated_at` is ISO 8601 UTC (`...Z`), comparable as text."""
         row_key = f"c:{key_part(platform_contact_id)}"
@@ -196,9 +166,7 @@ class SyncPendingStore:
             new_tags, tags_at = current.tags, current.tags_at
             if tags is not None and (tags_at is None or tags_at <= updated_at):
                 new_tags, tags_at = list(tags), updated_at
-            entity = _change_entity(
-                row_key, platform_contact_id, merged, new_tags, tags_at, current.applied_at
-            )
+            entity = _change_entity(row_key, platform_contact_id, merged, new_tags, tags_at, current.applied_at)
             if self._write_change(entity, current.etag):
                 return True
         raise StorageError("a pending change kept colliding with other writers")
@@ -223,18 +191,14 @@ class SyncPendingStore:
         row_key = f"c:{key_part(applied.platform_contact_id)}"
         for _ in range(_MERGE_ATTEMPTS):
             current = self.get_change(applied.platform_contact_id)
-            left = {
-                name: (value, at)
-                for name, (value, at) in current.fields.items()
-                if applied.fields.get(name, (None, ""))[1] < at
-            }
+            left = {name: (value, at) for name, (value, at) in current.fields.items()
+                    if applied.fields.get(name, (None, ""))[1] < at}
             tags, tags_at = current.tags, current.tags_at
             if tags_at is not None and applied.tags_at is not None and tags_at <= applied.tags_at:
                 tags, tags_at = None, None
             stamps = [s for s in (applied.updated_at, current.applied_at) if s]
-            entity = _change_entity(
-                row_key, applied.platform_contact_id, left, tags, tags_at, max(stamps) if stamps else None
-            )
+            entity = _change_entity(row_key, applied.platform_contact_id, left, tags, tags_at,
+                                    max(stamps) if stamps else None)
             if self._write_change(entity, current.etag):
                 return
         raise StorageError("finishing a pending change kept colliding with other writers")
@@ -249,9 +213,8 @@ class SyncPendingStore:
             current = self.get_change(platform_contact_id)
             if current.etag is None:
                 return
-            entity = _change_entity(
-                f"c:{key_part(platform_contact_id)}", platform_contact_id, {}, None, None, current.applied_at
-            )
+            entity = _change_entity(f"c:{key_part(platform_contact_id)}", platform_contact_id, {}, None, None,
+                                    current.applied_at)
             if self._write_change(entity, current.etag):
                 return
         raise StorageError("dropping a pending change kept colliding with other writers")
@@ -267,9 +230,8 @@ class SyncPendingStore:
             if etag is None:
                 table.create_entity(entity)
             else:
-                table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-                )
+                table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                    match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError):
             return False
         except AzureError as exc:
@@ -281,9 +243,8 @@ class SyncPendingStore:
         from azure.data.tables import UpdateMode
 
         try:
-            self._client().update_entity(
-                {"PartitionKey": partition, "RowKey": row_key, "attempts": attempts}, mode=UpdateMode.MERGE
-            )
+            self._client().update_entity({"PartitionKey": partition, "RowKey": row_key, "attempts": attempts},
+                                         mode=UpdateMode.MERGE)
         except ResourceNotFoundError:
             pass  # replaced by a newer enqueue meanwhile: that one starts afresh
         except AzureError as exc:
@@ -328,21 +289,12 @@ def _enqueue_partition(kind: str) -> str:
     return f"enqueue-{kind}"
 
 
-def _change_entity(
-    row_key: str,
-    platform_contact_id: str,
-    fields: Mapping[str, tuple[Any, str]],
-    tags: list[str] | None,
-    tags_at: str | None,
-    applied_at: str | None,
-) -> dict[str, Any]:
+def _change_entity(row_key: str, platform_contact_id: str, fields: Mapping[str, tuple[Any, str]],
+                   tags: list[str] | None, tags_at: str | None, applied_at: str | None) -> dict[str, Any]:
     entity: dict[str, Any] = {
-        "PartitionKey": _CHANGES,
-        "RowKey": row_key,
-        "platformContactId": platform_contact_id,
-        "fields": json.dumps(
-            {k: [v, at] for k, (v, at) in fields.items()}, ensure_ascii=False, separators=(",", ":")
-        ),
+        "PartitionKey": _CHANGES, "RowKey": row_key, "platformContactId": platform_contact_id,
+        "fields": json.dumps({k: [v, at] for k, (v, at) in fields.items()}, ensure_ascii=False,
+                             separators=(",", ":")),
         "pending": bool(fields) or tags is not None,
     }
     if tags is not None and tags_at is not None:

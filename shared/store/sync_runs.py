@@ -63,9 +63,7 @@ class SyncRunStore:
         from azure.core.exceptions import AzureError, ResourceExistsError
 
         try:
-            self._client().create_entity(
-                {"PartitionKey": _CURRENT[0], "RowKey": _CURRENT[1], "runId": run_id}
-            )
+            self._client().create_entity({"PartitionKey": _CURRENT[0], "RowKey": _CURRENT[1], "runId": run_id})
         except ResourceExistsError:
             pointer = self._read(*_CURRENT)
             raise RunActive(str(pointer["runId"]) if pointer else "unknown") from None
@@ -78,13 +76,9 @@ class SyncRunStore:
         from azure.core.exceptions import AzureError
         from azure.data.tables import UpdateMode
 
-        entity = {
-            "PartitionKey": _RUNS,
-            "RowKey": run_id,
-            "status": run["status"],
-            "savedAt": time.time() if saved_at is None else saved_at,
-            "doc": json.dumps(run, ensure_ascii=False, separators=(",", ":")),
-        }
+        entity = {"PartitionKey": _RUNS, "RowKey": run_id, "status": run["status"],
+                  "savedAt": time.time() if saved_at is None else saved_at,
+                  "doc": json.dumps(run, ensure_ascii=False, separators=(",", ":"))}
         try:
             self._client().upsert_entity(entity, mode=UpdateMode.REPLACE)
         except AzureError as exc:
@@ -99,9 +93,8 @@ class SyncRunStore:
         if pointer is None or pointer["runId"] != run_id:
             return
         try:
-            self._client().delete_entity(
-                *_CURRENT, etag=pointer.metadata["etag"], match_condition=MatchConditions.IfNotModified
-            )
+            self._client().delete_entity(*_CURRENT, etag=pointer.metadata["etag"],
+                                         match_condition=MatchConditions.IfNotModified)
         except (ResourceModifiedError, ResourceNotFoundError):
             pass
         except AzureError as exc:
@@ -123,9 +116,7 @@ class SyncRunStore:
         from azure.core.exceptions import AzureError
 
         try:
-            rows = self._client().query_entities(
-                f"PartitionKey eq '{_RUNS}'", results_per_page=min(top or 100, 100)
-            )
+            rows = self._client().query_entities(f"PartitionKey eq '{_RUNS}'", results_per_page=min(top or 100, 100))
             for count, row in enumerate(rows):
                 if top is not None and count >= top:
                     return
@@ -151,9 +142,7 @@ class RunLease:
 
     DURATION = 60
 
-    def __init__(
-        self, container: ContainerClient | Callable[[], ContainerClient], name: str = "sync-run.lease"
-    ) -> None:
+    def __init__(self, container: ContainerClient | Callable[[], ContainerClient], name: str = "sync-run.lease") -> None:
         self._source = container
         self._name = name
         self._lease: BlobLeaseClient | None = None

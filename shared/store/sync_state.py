@@ -39,9 +39,7 @@ class KindState:
 
     def restarted(self) -> KindState:
         """The next run reads this kind from scratch: checkpoint, delta link and watermark dropped."""
-        return replace(
-            self, initial_pending=True, last_key=None, delta_link=None, watermark=None, generation=None
-        )
+        return replace(self, initial_pending=True, last_key=None, delta_link=None, watermark=None, generation=None)
 
 
 class SyncStateStore:
@@ -82,17 +80,10 @@ class SyncStateStore:
         from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError
         from azure.data.tables import UpdateMode
 
-        entity: dict[str, Any] = {
-            "PartitionKey": _PARTITION,
-            "RowKey": state.kind,
-            "initialPending": state.initial_pending,
-        }
-        for name, value in (
-            ("lastKey", state.last_key),
-            ("deltaLink", state.delta_link),
-            ("watermark", state.watermark),
-            ("generation", state.generation),
-        ):
+        entity: dict[str, Any] = {"PartitionKey": _PARTITION, "RowKey": state.kind,
+                                  "initialPending": state.initial_pending}
+        for name, value in (("lastKey", state.last_key), ("deltaLink", state.delta_link),
+                            ("watermark", state.watermark), ("generation", state.generation)):
             if value is not None:
                 entity[name] = value
         table = self._client()
@@ -100,12 +91,8 @@ class SyncStateStore:
             if state.etag is None:
                 metadata = table.create_entity(entity)
             else:
-                metadata = table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=state.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                metadata = table.update_entity(entity, mode=UpdateMode.REPLACE, etag=state.etag,
+                                               match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError):
             raise DocumentModified(f"the sync state of {state.kind} changed since it was read") from None
         except AzureError as exc:

@@ -42,12 +42,8 @@ def enqueue(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     columns = person_attributes({}, {}, columns_for(values, kind, step_config, settings))
     problems = identifier_errors(step_config, [kind], columns, mapping_locs(kind, settings))
     if problems:
-        raise ProblemError(
-            400,
-            "Invalid request",
-            "The person fills no identifier set of the kind.",
-            errors=[{"loc": list(loc), "msg": msg} for loc, msg in problems],
-        )
+        raise ProblemError(400, "Invalid request", "The person fills no identifier set of the kind.",
+                           errors=[{"loc": list(loc), "msg": msg} for loc, msg in problems])
     body: dict[str, Any] = {"tags": enqueue_tags(kind, config.platform_name), "idempotent": False}
     claim: Claim | None = None
     if request.idempotency_key is not None:
@@ -77,12 +73,8 @@ def changes(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     request = parse_body(req, ChangesRequest)
     accepted = 0
     for change in request.changes:
-        if deps.sync_pending.add_change(
-            change.person.id,
-            change.person.platform_values(given_only=True),
-            change.tags,
-            change.updated_at_text,
-        ):
+        if deps.sync_pending.add_change(change.person.id, change.person.platform_values(given_only=True),
+                                        change.tags, change.updated_at_text):
             accepted += 1
     log.info("sync: %d of %d change(s) accepted", accepted, len(request.changes))
     return json_response({"accepted": accepted}, status=202)
@@ -91,20 +83,11 @@ def changes(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
 def contact_links(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     """GET: the contact's links and pending kinds; DELETE: end its links."""
     platform_contact_id = req.route_params.get("platformContactId") or ""
-    if not 1 <= len(platform_contact_id) <= 200 or any(
-        ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in platform_contact_id
-    ):
-        raise ProblemError(
-            400,
-            "Invalid request",
-            "The platform contact id has 1-200 characters, no controls.",
-            errors=[
-                {
-                    "loc": ["path", "platformContactId"],
-                    "msg": "must be 1-200 characters without control characters",
-                }
-            ],
-        )
+    if not 1 <= len(platform_contact_id) <= 200 or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0
+                                                         for c in platform_contact_id):
+        raise ProblemError(400, "Invalid request", "The platform contact id has 1-200 characters, no controls.",
+                           errors=[{"loc": ["path", "platformContactId"],
+                                    "msg": "must be 1-200 characters without control characters"}])
     method = req.method.upper()
     if method == "GET":
         return _show(platform_contact_id, deps)
@@ -118,12 +101,8 @@ def link(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     request = parse_body(req, LinkRequest)
     dynamics_id = request.dynamics_id.lower()
     if deps.sync_ledger.get_record(request.entity, dynamics_id) is None:
-        raise ProblemError(
-            422,
-            "Unknown record",
-            f"The sync never sent this {request.entity}; only a record it sent can be linked.",
-            code="unknownRecord",
-        )
+        raise ProblemError(422, "Unknown record", f"The sync never sent this {request.entity}; only a record it "
+                           "sent can be linked.", code="unknownRecord")
     deps.sync_ledger.link(request.entity, request.platform_contact_id, dynamics_id, _now_text()[:19] + "Z")
     return func.HttpResponse(status_code=204)
 
@@ -134,24 +113,15 @@ def _show(platform_contact_id: str, deps: Dependencies) -> func.HttpResponse:
         record = deps.sync_ledger.get_link(kind, platform_contact_id)
         if record is not None:
             found.append({"entity": kind, "dynamicsId": record.dynamics_id, "linkedAt": record.linked_at})
-    return json_response(
-        {
-            "platformContactId": platform_contact_id,
-            "links": found,
-            "pending": deps.sync_pending.pending_kinds(platform_contact_id),
-        }
-    )
+    return json_response({"platformContactId": platform_contact_id, "links": found,
+                          "pending": deps.sync_pending.pending_kinds(platform_contact_id)})
 
 
 def _unlink(req: func.HttpRequest, platform_contact_id: str, deps: Dependencies) -> func.HttpResponse:
     entity = req.params.get("entity")
     if entity is not None and entity not in KINDS:
-        raise ProblemError(
-            400,
-            "Invalid request",
-            "entity must be lead or contact.",
-            errors=[{"loc": ["query", "entity"], "msg": "must be lead or contact"}],
-        )
+        raise ProblemError(400, "Invalid request", "entity must be lead or contact.",
+                           errors=[{"loc": ["query", "entity"], "msg": "must be lead or contact"}])
     for kind in (entity,) if entity else KINDS:
         deps.sync_ledger.unlink(kind, platform_contact_id)
         deps.sync_pending.drop_enqueue(kind, platform_contact_id)

@@ -27,36 +27,14 @@ def platform_fields(row: Mapping[str, Any], pulled: Mapping[str, str]) -> dict[s
     return fields
 
 
-def message(
-    *,
-    run_id: str,
-    sent_at: str,
-    kind: str,
-    reason: str,
-    entity: str,
-    dynamics_id: str,
-    platform_contact_id: str | None,
-    version: int | None,
-    fields: dict[str, Any] | None = None,
-    add_tags: list[str] | None = None,
-    remove_tags: list[str] | None = None,
-    survivor: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "messageId": message_id(entity, dynamics_id, kind, reason, version),
-        "runId": run_id,
-        "sentAt": sent_at,
-        "kind": kind,
-        "reason": reason,
-        "entity": entity,
-        "dynamicsId": dynamics_id,
-        "platformContactId": platform_contact_id,
-        "version": version,
-        "fields": fields or {},
-        "addTags": add_tags or [],
-        "removeTags": remove_tags or [],
-        "survivor": survivor,
-    }
+def message(*, run_id: str, sent_at: str, kind: str, reason: str, entity: str, dynamics_id: str,
+            platform_contact_id: str | None, version: int | None, fields: dict[str, Any] | None = None,
+            add_tags: list[str] | None = None, remove_tags: list[str] | None = None,
+            survivor: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"messageId": message_id(entity, dynamics_id, kind, reason, version), "runId": run_id,
+            "sentAt": sent_at, "kind": kind, "reason": reason, "entity": entity, "dynamicsId": dynamics_id,
+            "platformContactId": platform_contact_id, "version": version, "fields": fields or {},
+            "addTags": add_tags or [], "removeTags": remove_tags or [], "survivor": survivor}
 
 
 def encode(body: Mapping[str, Any]) -> str | None:

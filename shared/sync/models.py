@@ -20,14 +20,8 @@ GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 MAX_PLATFORM_FIELDS = 100
 MAX_CHANGES = 1000
 # Person members by platform name, as `fieldMappings` name them.
-STANDARD_MEMBERS = {
-    "email": "email",
-    "first_name": "firstName",
-    "last_name": "lastName",
-    "company": "company",
-    "job_title": "jobTitle",
-    "phone": "phone",
-}
+STANDARD_MEMBERS = {"email": "email", "first_name": "firstName", "last_name": "lastName", "company": "company",
+                    "job_title": "jobTitle", "phone": "phone"}
 
 
 def _no_controls(value: str) -> str:
@@ -59,8 +53,7 @@ class SyncPerson(_Model):
     job_title: Text100 = None
     phone: Text50 = None
     platform_fields: Annotated[dict[PlatformFieldName, FieldValue], AfterValidator(_at_most)] = Field(
-        default_factory=dict
-    )
+        default_factory=dict)
 
     def platform_values(self, *, given_only: bool = False) -> dict[str, Any]:
         """Values by platform name (`email`, `platformFields.score`). By default the non-null ones;
@@ -90,10 +83,7 @@ def _utc_text(value: dt.datetime) -> str:
 class PlatformChange(_Model):
     person: SyncPerson
     updated_at: dt.datetime
-    tags: (
-        Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=200)]], Field(max_length=100)]
-        | None
-    ) = None
+    tags: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=200)]], Field(max_length=100)] | None = None
 
     @field_validator("updated_at", mode="before")
     @classmethod

@@ -27,19 +27,12 @@ def eligible(kind: str, tags: list[str], platform_name: str) -> bool:
     return KIND_TAGS[kind] in have and (pulled_from(platform_name) in have or PUSHED_FROM_DYNAMICS in have)
 
 
-def columns_for(
-    values: Mapping[str, Any], kind: str, config: StepConfig, settings: SyncSettings
-) -> dict[str, Any]:
+def columns_for(values: Mapping[str, Any], kind: str, config: StepConfig, settings: SyncSettings) -> dict[str, Any]:
     """The person's values by Dynamics column for a kind: `personFields` for the standard members
     (`company` is never a Contact column), then every `both`/`toDynamics` mapping of the kind."""
     columns: dict[str, Any] = {}
     for name, column in config.person_fields.items():
-        if (
-            column
-            and name in values
-            and values[name] is not None
-            and not (kind == "contact" and name == "company")
-        ):
+        if column and name in values and values[name] is not None and not (kind == "contact" and name == "company"):
             columns[column] = values[name]
     for mapping in settings.mappings(kind):
         if mapping.direction != "toPlatform" and values.get(mapping.platform) is not None:
@@ -50,8 +43,5 @@ def columns_for(
 def mapping_locs(kind: str, settings: SyncSettings) -> dict[str, tuple[str, ...]]:
     """Where each column a mapping of the kind fills comes from in the request (`person.<name>`,
     `person.platformFields.<name>`), to name it in an error."""
-    return {
-        mapping.dynamics: ("person", *mapping.platform.split(".", 1))
-        for mapping in settings.mappings(kind)
-        if mapping.direction != "toPlatform"
-    }
+    return {mapping.dynamics: ("person", *mapping.platform.split(".", 1))
+            for mapping in settings.mappings(kind) if mapping.direction != "toPlatform"}

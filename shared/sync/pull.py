@@ -32,18 +32,7 @@ WATERMARK_OVERLAP = dt.timedelta(minutes=5)
 MAX_FIRST_ERRORS = 10
 MAX_CONFLICTS = 100
 OUTBOX_SIZE = 100
-COUNTS = (
-    "created",
-    "linked",
-    "pushed",
-    "pulled",
-    "deleted",
-    "merged",
-    "conflicts",
-    "skipped",
-    "errors",
-    "echoes",
-)
+COUNTS = ("created", "linked", "pushed", "pulled", "deleted", "merged", "conflicts", "skipped", "errors", "echoes")
 
 
 @dataclass
@@ -58,42 +47,23 @@ class Tally:
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
 
-    def error(
-        self,
-        entity: str,
-        dynamics_id: str | None,
-        platform_contact_id: str | None,
-        code: str,
-        message_text: str,
-    ) -> None:
+    def error(self, entity: str, dynamics_id: str | None, platform_contact_id: str | None, code: str,
+              message_text: str) -> None:
         self.counts["errors"] += 1
         if len(self.first_errors) < MAX_FIRST_ERRORS:
-            self.first_errors.append(
-                {
-                    "entity": entity,
-                    "dynamicsId": dynamics_id,
-                    "platformContactId": platform_contact_id,
-                    "code": code,
-                    "message": mask_text(message_text),
-                }
-            )
+            self.first_errors.append({"entity": entity, "dynamicsId": dynamics_id,
+                                      "platformContactId": platform_contact_id, "code": code,
+                                      "message": mask_text(message_text)})
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "counts": dict(self.counts),
-            "firstErrors": list(self.first_errors),
-            "conflicts": list(self.conflicts),
-            "initialSync": list(self.initial_sync),
-        }
+        return {"counts": dict(self.counts), "firstErrors": list(self.first_errors),
+                "conflicts": list(self.conflicts), "initialSync": list(self.initial_sync)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tally:
-        return cls(
-            counts={**dict.fromkeys(COUNTS, 0), **data.get("counts", {})},
-            first_errors=list(data.get("firstErrors", [])),
-            conflicts=list(data.get("conflicts", [])),
-            initial_sync=list(data.get("initialSync", [])),
-        )
+        return cls(counts={**dict.fromkeys(COUNTS, 0), **data.get("counts", {})},
+                   first_errors=list(data.get("firstErrors", [])), conflicts=list(data.get("conflicts", [])),
+                   initial_sync=list(data.get("initialSync", [])))
 
 
 class Outbox:
@@ -103,13 +73,8 @@ class Outbox:
     sends that message again when resumed, under the same `messageId`, which the platform drops;
     a page's checkpoint is saved only after its outbox is flushed."""
 
-    def __init__(
-        self,
-        send_texts: Callable[[list[str]], None],
-        ledger: SyncLedger,
-        tally: Tally,
-        size: int = OUTBOX_SIZE,
-    ) -> None:
+    def __init__(self, send_texts: Callable[[list[str]], None], ledger: SyncLedger, tally: Tally,
+                 size: int = OUTBOX_SIZE) -> None:
         self._send_texts = send_texts
         self._ledger = ledger
         self._tally = tally
@@ -120,13 +85,8 @@ class Outbox:
     def upsert(self, body: dict[str, Any], record: LedgerRecord) -> None:
         text = encode(body)
         if text is None:
-            self._tally.error(
-                record.entity,
-                record.dynamics_id,
-                record.platform_contact_id,
-                "messageTooLarge",
-                "The record's message would pass the queue's 64 KiB.",
-            )
+            self._tally.error(record.entity, record.dynamics_id, record.platform_contact_id, "messageTooLarge",
+                              "The record's message would pass the queue's 64 KiB.")
             return
         self._texts.append(text)
         self.remember(record)
@@ -203,13 +163,8 @@ class KindPull:
         # A kind the ledger knows nothing of (the usual first sync) needs no look-up per row: the
         # rows of later pages have keys no earlier page had.
         known = ctx.ledger.knows_any(self.kind)
-        for page in ctx.client.list_pages_by_key(
-            reads.entity_set,
-            select=reads.select,
-            filter=reads.selection,
-            after=state.last_key,
-            page_size=ctx.page_size,
-        ):
+        for page in ctx.client.list_pages_by_key(reads.entity_set, select=reads.select, filter=reads.selection,
+                                                 after=state.last_key, page_size=ctx.page_size):
             for row in page:
                 record = ctx.ledger.get_record(self.kind, str(row[reads.key])) if known else None
                 self._row(row, record, "initialSync", state.generation)
@@ -223,9 +178,8 @@ class KindPull:
         return True
 
     def _tracked(self, state: KindState) -> None:
-        feed = self.ctx.client.track_changes(
-            self.reads.entity_set, select=[self.reads.key], delta_link=state.delta_link, page_size=5000
-        )
+        feed = self.ctx.client.track_changes(self.reads.entity_set, select=[self.reads.key],
+                                             delta_link=state.delta_link, page_size=5000)
         changed: list[str] = []
         for change in feed:
             if isinstance(change, DeletedRecord):
@@ -238,11 +192,8 @@ class KindPull:
     def _watermarked(self, state: KindState) -> None:
         assert state.watermark is not None
         since = dt.datetime.fromisoformat(state.watermark) - WATERMARK_OVERLAP
-        query = Query(
-            select=[self.reads.key, "modifiedon"],
-            filter=Filter.ge("modifiedon", since),
-            orderby=[("modifiedon", "asc"), (self.reads.key, "asc")],
-        )
+        query = Query(select=[self.reads.key, "modifiedon"], filter=Filter.ge("modifiedon", since),
+                      orderby=[("modifiedon", "asc"), (self.reads.key, "asc")])
         ids: dict[str, None] = {}
         newest = state.watermark
         for row in self.ctx.client.list_records(self.reads.entity_set, query, page_size=5000):
@@ -256,30 +207,18 @@ class KindPull:
         unlinks for known rows that are gone."""
         state = self._save(self._start_point(state))
         ctx, reads = self.ctx, self.reads
-        for page in ctx.client.list_pages_by_key(
-            reads.entity_set, select=reads.select, filter=reads.selection, page_size=ctx.page_size
-        ):
+        for page in ctx.client.list_pages_by_key(reads.entity_set, select=reads.select, filter=reads.selection,
+                                                 page_size=ctx.page_size):
             for row in page:
-                self._row(
-                    row,
-                    ctx.ledger.get_record(self.kind, str(row[reads.key])),
-                    "created",
-                    None,
-                    rereading=True,
-                )
+                self._row(row, ctx.ledger.get_record(self.kind, str(row[reads.key])), "created", None,
+                          rereading=True)
         self.outbox.flush()  # the second pass reads what the first one wrote
         for chunk in _chunks(ctx.ledger.records(self.kind), ID_CHUNK):
-            found = {
-                str(row[reads.key]): row
-                for row in ctx.client.list_records_by_id(
-                    reads.entity_set, [r.dynamics_id for r in chunk], select=reads.select
-                )
-            }
+            found = {str(row[reads.key]): row for row in ctx.client.list_records_by_id(
+                reads.entity_set, [r.dynamics_id for r in chunk], select=reads.select)}
             for listed in chunk:
                 current = found.get(listed.dynamics_id)
-                record = ctx.ledger.get_record(
-                    self.kind, listed.dynamics_id
-                )  # the first pass may have moved it
+                record = ctx.ledger.get_record(self.kind, listed.dynamics_id)  # the first pass may have moved it
                 if current is None:
                     self._deleted(listed.dynamics_id)
                 elif record is not None:
@@ -287,15 +226,9 @@ class KindPull:
 
     def _start_point(self, state: KindState) -> KindState:
         if self.ctx.client.get_change_tracking_enabled(self.kind):
-            return replace(
-                state, delta_link=self.ctx.client.get_delta_link(self.reads.entity_set), watermark=None
-            )
-        newest = list(
-            self.ctx.client.list_records(
-                self.reads.entity_set,
-                Query(select=[self.reads.key, "modifiedon"], orderby=[("modifiedon", "desc")], top=1),
-            )
-        )
+            return replace(state, delta_link=self.ctx.client.get_delta_link(self.reads.entity_set), watermark=None)
+        newest = list(self.ctx.client.list_records(self.reads.entity_set, Query(
+            select=[self.reads.key, "modifiedon"], orderby=[("modifiedon", "desc")], top=1)))
         mark = str(newest[0]["modifiedon"]) if newest else "1900-01-01T00:00:00Z"
         return replace(state, delta_link=None, watermark=mark.replace("Z", "+00:00"))
 
@@ -311,21 +244,13 @@ class KindPull:
                 for row in ctx.client.list_records_by_id(reads.entity_set, known, select=reads.select):
                     self._row(row, records[str(row[reads.key])], "created", None)
             if new:
-                for row in ctx.client.list_records_by_id(
-                    reads.entity_set, new, select=reads.select, filter=reads.selection
-                ):
+                for row in ctx.client.list_records_by_id(reads.entity_set, new, select=reads.select,
+                                                         filter=reads.selection):
                     self._row(row, None, "created", None)
             ctx.renew()
 
-    def _row(
-        self,
-        row: dict[str, Any],
-        record: LedgerRecord | None,
-        new_reason: str,
-        generation: str | None,
-        *,
-        rereading: bool = False,
-    ) -> None:
+    def _row(self, row: dict[str, Any], record: LedgerRecord | None, new_reason: str, generation: str | None,
+             *, rereading: bool = False) -> None:
         """Send what is news about one row. `rereading` (a full re-read): a row at the version the
         ledger holds is simply unchanged, not an echo of the sync's own write."""
         dynamics_id = str(row[self.reads.key])
@@ -344,15 +269,8 @@ class KindPull:
                 return  # created by this very run from an enqueue: the platform has it
             if generation is not None and record.generation == generation and record.version == version:
                 return  # sent by this initial sync before it was cut off
-            self._send_upsert(
-                dynamics_id,
-                record.platform_contact_id,
-                version,
-                fields,
-                "initialSync",
-                generation,
-                origin=record.origin,
-            )
+            self._send_upsert(dynamics_id, record.platform_contact_id, version, fields, "initialSync", generation,
+                              origin=record.origin)
             return
         if record.version is not None and version <= record.version:
             if version == record.written and not rereading:
@@ -362,69 +280,28 @@ class KindPull:
             self.ctx.tally.add("echoes")
             self.outbox.remember(replace(record, version=version))
             return
-        self._send_upsert(
-            dynamics_id, record.platform_contact_id, version, fields, "updated", None, origin=record.origin
-        )
+        self._send_upsert(dynamics_id, record.platform_contact_id, version, fields, "updated", None,
+                          origin=record.origin)
 
-    def _send_upsert(
-        self,
-        dynamics_id: str,
-        platform_contact_id: str | None,
-        version: int,
-        fields: dict[str, Any],
-        reason: str,
-        generation: str | None,
-        *,
-        origin: str | None,
-    ) -> None:
+    def _send_upsert(self, dynamics_id: str, platform_contact_id: str | None, version: int, fields: dict[str, Any],
+                     reason: str, generation: str | None, *, origin: str | None) -> None:
         add_tags: list[str] = []
         if reason in ("initialSync", "created"):
-            add_tags = (
-                [KIND_TAGS[self.kind]]
-                if origin == "platform"
-                else [KIND_TAGS[self.kind], PUSHED_FROM_DYNAMICS]
-            )
-        body = message(
-            run_id=self.ctx.run_id,
-            sent_at=self.ctx.now_text(),
-            kind="upsert",
-            reason=reason,
-            entity=self.kind,
-            dynamics_id=dynamics_id,
-            platform_contact_id=platform_contact_id,
-            version=version,
-            fields=fields,
-            add_tags=add_tags,
-        )
-        self.outbox.upsert(
-            body,
-            LedgerRecord(
-                self.kind,
-                dynamics_id,
-                platform_contact_id,
-                version,
-                fields,
-                generation=generation,
-                origin=origin,
-            ),
-        )
+            add_tags = [KIND_TAGS[self.kind]] if origin == "platform" else [KIND_TAGS[self.kind], PUSHED_FROM_DYNAMICS]
+        body = message(run_id=self.ctx.run_id, sent_at=self.ctx.now_text(), kind="upsert", reason=reason,
+                       entity=self.kind, dynamics_id=dynamics_id, platform_contact_id=platform_contact_id,
+                       version=version, fields=fields, add_tags=add_tags)
+        self.outbox.upsert(body, LedgerRecord(self.kind, dynamics_id, platform_contact_id, version, fields,
+                                              generation=generation, origin=origin))
 
     def _deleted(self, dynamics_id: str) -> None:
         self.outbox.flush()
         record = self.ctx.ledger.get_record(self.kind, dynamics_id)
         if record is None:
             return
-        body = message(
-            run_id=self.ctx.run_id,
-            sent_at=self.ctx.now_text(),
-            kind="unlink",
-            reason="deleted",
-            entity=self.kind,
-            dynamics_id=dynamics_id,
-            platform_contact_id=record.platform_contact_id,
-            version=None,
-            remove_tags=[KIND_TAGS[self.kind]],
-        )
+        body = message(run_id=self.ctx.run_id, sent_at=self.ctx.now_text(), kind="unlink", reason="deleted",
+                       entity=self.kind, dynamics_id=dynamics_id, platform_contact_id=record.platform_contact_id,
+                       version=None, remove_tags=[KIND_TAGS[self.kind]])
         self.outbox.send_now(body)
         self.ctx.ledger.forget(self.kind, dynamics_id)
         self.ctx.tally.add("deleted")
@@ -435,48 +312,23 @@ class KindPull:
         ctx, kind = self.ctx, self.kind
         self.outbox.flush()
         survivor = ctx.ledger.get_record(kind, survivor_id)
-        moved = record.platform_contact_id is not None and (
-            survivor is None or survivor.platform_contact_id is None
-        )
-        survivor_contact = (
-            record.platform_contact_id if moved else (survivor.platform_contact_id if survivor else None)
-        )
-        body = message(
-            run_id=ctx.run_id,
-            sent_at=ctx.now_text(),
-            kind="unlink",
-            reason="merged",
-            entity=kind,
-            dynamics_id=record.dynamics_id,
-            platform_contact_id=record.platform_contact_id,
-            version=version,
-            remove_tags=[] if moved else [KIND_TAGS[kind]],
-            survivor={"entity": kind, "dynamicsId": survivor_id, "platformContactId": survivor_contact},
-        )
+        moved = record.platform_contact_id is not None and (survivor is None or survivor.platform_contact_id is None)
+        survivor_contact = record.platform_contact_id if moved else (survivor.platform_contact_id if survivor else None)
+        body = message(run_id=ctx.run_id, sent_at=ctx.now_text(), kind="unlink", reason="merged", entity=kind,
+                       dynamics_id=record.dynamics_id, platform_contact_id=record.platform_contact_id,
+                       version=version, remove_tags=[] if moved else [KIND_TAGS[kind]],
+                       survivor={"entity": kind, "dynamicsId": survivor_id, "platformContactId": survivor_contact})
         self.outbox.send_now(body)
         ctx.ledger.forget(kind, record.dynamics_id)
         ctx.tally.add("merged")
         if survivor is None:
-            rows = list(
-                ctx.client.list_records_by_id(self.reads.entity_set, [survivor_id], select=self.reads.select)
-            )
+            rows = list(ctx.client.list_records_by_id(self.reads.entity_set, [survivor_id], select=self.reads.select))
             if rows:
                 row = rows[0]
-                self._send_upsert(
-                    survivor_id,
-                    survivor_contact,
-                    int(row["versionnumber"]),
-                    platform_fields(row, self.reads.pulled),
-                    "created",
-                    None,
-                    origin=record.origin,
-                )
+                self._send_upsert(survivor_id, survivor_contact, int(row["versionnumber"]),
+                                  platform_fields(row, self.reads.pulled), "created", None, origin=record.origin)
                 self.outbox.flush()  # the link below needs the survivor in the ledger
-        if (
-            moved
-            and record.platform_contact_id is not None
-            and ctx.ledger.get_record(kind, survivor_id) is not None
-        ):
+        if moved and record.platform_contact_id is not None and ctx.ledger.get_record(kind, survivor_id) is not None:
             ctx.ledger.link(kind, record.platform_contact_id, survivor_id, ctx.now_text())
 
     def _save(self, state: KindState) -> KindState:

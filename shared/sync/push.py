@@ -93,28 +93,15 @@ class Push:
                     continue
             self.ctx.pending.finish_enqueue(item)
 
-    def _failed(
-        self,
-        kind: str,
-        dynamics_id: str | None,
-        platform_contact_id: str | None,
-        attempts: int,
-        exc: DataverseError,
-    ) -> bool:
+    def _failed(self, kind: str, dynamics_id: str | None, platform_contact_id: str | None, attempts: int,
+                exc: DataverseError) -> bool:
         """Count the failure; True when the item is tried again at the next run, False when this
         was its last try (listed as `gaveUp`)."""
         if attempts + 1 >= MAX_ATTEMPTS:
-            self.ctx.tally.error(
-                kind,
-                dynamics_id,
-                platform_contact_id,
-                "gaveUp",
-                f"Given up after {MAX_ATTEMPTS} runs: {exc.code} {exc.message}",
-            )
+            self.ctx.tally.error(kind, dynamics_id, platform_contact_id, "gaveUp",
+                                 f"Given up after {MAX_ATTEMPTS} runs: {exc.code} {exc.message}")
             return False
-        self.ctx.tally.error(
-            kind, dynamics_id, platform_contact_id, exc.code or "dynamicsRefused", exc.message
-        )
+        self.ctx.tally.error(kind, dynamics_id, platform_contact_id, exc.code or "dynamicsRefused", exc.message)
         return True
 
     def _enqueue(self, item: PendingEnqueue) -> None:
@@ -140,9 +127,7 @@ class Push:
         data = self._create_body(kind, person, values)
         if kind == "lead":
             contact = lookups.match("contact", found)
-            if (
-                contact is not None
-            ):  # as with alwaysCreateLead: the new Lead names the Contact and its Account
+            if contact is not None:  # as with alwaysCreateLead: the new Lead names the Contact and its Account
                 data["parentcontactid@odata.bind"] = bind("contacts", contact.record_id)
                 account = contact_account(contact.record)
                 if account:
@@ -153,17 +138,8 @@ class Push:
         ctx.client.create_record(reads.entity_set, data, record_id=record_id)
         row = ctx.client.get_record(reads.entity_set, record_id, select=list(reads.select))
         version = int(row["versionnumber"])
-        ctx.ledger.remember(
-            LedgerRecord(
-                kind,
-                record_id,
-                version=version,
-                values=platform_fields(row, reads.pulled),
-                origin="platform",
-                generation=f"run:{ctx.run_id}",
-                written=version,
-            )
-        )
+        ctx.ledger.remember(LedgerRecord(kind, record_id, version=version, values=platform_fields(row, reads.pulled),
+                                         origin="platform", generation=f"run:{ctx.run_id}", written=version))
         ctx.ledger.link(kind, person.id, record_id, ctx.now_text())
         ctx.tally.add("created")
 
@@ -186,9 +162,8 @@ class Push:
             pushed_any = retry = False
             for kind in ("lead", "contact"):
                 record = self.ctx.ledger.get_link(kind, change.platform_contact_id)
-                if record is None or (
-                    change.tags is not None and not eligible(kind, change.tags, self.ctx.platform_name)
-                ):
+                if record is None or (change.tags is not None and not eligible(kind, change.tags,
+                                                                               self.ctx.platform_name)):
                     continue
                 try:
                     pushed_any = self._change(kind, record, change) or pushed_any
@@ -196,9 +171,7 @@ class Push:
                     raise
                 except DataverseError as exc:
                     # Tried again as a whole: a kind already written then finds nothing new.
-                    retry = self._failed(
-                        kind, record.dynamics_id, change.platform_contact_id, change.attempts, exc
-                    )
+                    retry = self._failed(kind, record.dynamics_id, change.platform_contact_id, change.attempts, exc)
                     pushed_any = True
             if retry:
                 self.ctx.pending.retry_change(change)
@@ -210,16 +183,10 @@ class Push:
     def _change(self, kind: str, record: LedgerRecord, change: PendingChange) -> bool:
         """Write what the platform changed; True when the change concerned this record."""
         ctx, reads = self.ctx, self.ctx.reads[kind]
-        wanted = {
-            m.platform: m
-            for m in ctx.settings.mappings(kind)
-            if m.direction != "toPlatform" and m.platform in change.fields
-        }
-        news = {
-            name: change.fields[name]
-            for name in wanted
-            if change.fields[name][0] != flat_value(record.values, name)
-        }
+        wanted = {m.platform: m for m in ctx.settings.mappings(kind)
+                  if m.direction != "toPlatform" and m.platform in change.fields}
+        news = {name: change.fields[name] for name in wanted
+                if change.fields[name][0] != flat_value(record.values, name)}
         if not news:
             ctx.tally.add("echoes")
             return True
@@ -236,15 +203,9 @@ class Push:
                 in_conflict = True
                 winner = self._winner(at, modified)
                 if len(ctx.tally.conflicts) < MAX_CONFLICTS:
-                    ctx.tally.conflicts.append(
-                        {
-                            "entity": kind,
-                            "dynamicsId": record.dynamics_id,
-                            "platformContactId": record.platform_contact_id,
-                            "field": name,
-                            "winner": winner,
-                        }
-                    )
+                    ctx.tally.conflicts.append({"entity": kind, "dynamicsId": record.dynamics_id,
+                                                "platformContactId": record.platform_contact_id,
+                                                "field": name, "winner": winner})
                 if winner == "dynamics":
                     lost_to_dynamics = True
                     continue
@@ -263,22 +224,13 @@ class Push:
                 values = with_value(values, name, news[name][0])
         version = int(current["versionnumber"])
         if lost_to_dynamics:
-            body = message(
-                run_id=ctx.run_id,
-                sent_at=ctx.now_text(),
-                kind="upsert",
-                reason="updated",
-                entity=kind,
-                dynamics_id=record.dynamics_id,
-                platform_contact_id=record.platform_contact_id,
-                version=version,
-                fields=platform_fields(current, reads.pulled),
-            )
+            body = message(run_id=ctx.run_id, sent_at=ctx.now_text(), kind="upsert", reason="updated", entity=kind,
+                           dynamics_id=record.dynamics_id, platform_contact_id=record.platform_contact_id,
+                           version=version, fields=platform_fields(current, reads.pulled))
             if ctx.send(body):
                 ctx.tally.add("pulled")
-        ctx.ledger.remember(
-            replace(record, version=version, values=values, written=version if data else record.written)
-        )
+        ctx.ledger.remember(replace(record, version=version, values=values,
+                                    written=version if data else record.written))
         return True
 
     def _winner(self, platform_at: str, modified: dt.datetime) -> str:

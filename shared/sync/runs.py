@@ -64,7 +64,6 @@ def _parse(text: str) -> dt.datetime:
 
 # -- queueing --------------------------------------------------------------------------------------
 
-
 def cut_off_stale(deps: Dependencies) -> None:
     """A run `running` whose lease has run out, or `queued` for 15 minutes, is marked `cutOff`."""
     current = deps.sync_runs.current()
@@ -73,10 +72,9 @@ def cut_off_stale(deps: Dependencies) -> None:
     # A running run between two deliveries holds no lease for a moment: it is stale only when it
     # also has not been saved for a lease's length.
     stale = (current["status"] == "queued" and now(deps) - _parse(current["queuedAt"]) >= QUEUED_LIMIT) or (
-        current["status"] == "running"
-        and deps.sync_runs.idle_seconds(current["runId"], now(deps).timestamp()) >= RunLease.DURATION
-        and not RunLease(deps.config_container).is_held_elsewhere()
-    )
+        current["status"] == "running" and deps.sync_runs.idle_seconds(current["runId"], now(deps).timestamp())
+        >= RunLease.DURATION
+        and not RunLease(deps.config_container).is_held_elsewhere())
     if current["status"] in ENDED or stale:
         run_id = current.pop("runId")
         if current["status"] not in ENDED:
@@ -91,16 +89,8 @@ def queue_run(deps: Dependencies, trigger: str) -> dict[str, Any]:
     cut_off_stale(deps)
     queued = now(deps)
     run_id = new_run_id(int(queued.timestamp() * 1000))
-    run = {
-        "trigger": trigger,
-        "status": "queued",
-        "queuedAt": _text(queued),
-        "start": None,
-        "end": None,
-        "durationMs": None,
-        "dynamicsRequests": 0,
-        **Tally().to_json(),
-    }
+    run = {"trigger": trigger, "status": "queued", "queuedAt": _text(queued), "start": None, "end": None,
+           "durationMs": None, "dynamicsRequests": 0, **Tally().to_json()}
     deps.sync_runs.start(run_id, run, queued.timestamp())
     deps.storage.queue(RUNS_QUEUE).send_message(json.dumps({"runId": run_id}))
     log.info("sync run %s queued (%s)", run_id, trigger)
@@ -112,22 +102,13 @@ def run_endpoint(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse
     try:
         run = queue_run(deps, "manual")
     except RunActive as active:
-        body = {
-            "type": "/problems/syncRunning",
-            "title": "Sync running",
-            "status": 409,
-            "detail": "A sync run is already queued or running; wait for it to end.",
-            "code": "syncRunning",
-            "runId": active.run_id,
-        }
-        return func.HttpResponse(
-            json.dumps(body), status_code=409, mimetype="application/problem+json", charset="utf-8"
-        )
-    return json_response(
-        {"runId": run["runId"], "status": "queued"},
-        status=202,
-        headers={"Location": f"/api/sync/runs/{run['runId']}"},
-    )
+        body = {"type": "/problems/syncRunning", "title": "Sync running", "status": 409,
+                "detail": "A sync run is already queued or running; wait for it to end.", "code": "syncRunning",
+                "runId": active.run_id}
+        return func.HttpResponse(json.dumps(body), status_code=409, mimetype="application/problem+json",
+                                 charset="utf-8")
+    return json_response({"runId": run["runId"], "status": "queued"}, status=202,
+                         headers={"Location": f"/api/sync/runs/{run['runId']}"})
 
 
 def tick(deps: Dependencies) -> str | None:
@@ -155,7 +136,6 @@ def _due(deps: Dependencies, frequency_hours: int) -> bool:
 
 # -- reading -----------------------------------------------------------------------------------------
 
-
 def runs_endpoint(req: func.HttpRequest, deps: Dependencies) -> func.HttpResponse:
     """GET /api/sync/runs?top=: newest first, unfinished ones included."""
     query = parse_query(req, RunsQuery)
@@ -171,7 +151,6 @@ def run_status_endpoint(req: func.HttpRequest, deps: Dependencies) -> func.HttpR
 
 
 # -- the worker ----------------------------------------------------------------------------------------
-
 
 def work(msg: func.QueueMessage, deps: Dependencies) -> None:
     """One delivery of a `sync-runs` message: run (or resume) the run for at most a slice."""
@@ -200,15 +179,9 @@ def _deliver(deps: Dependencies, run_id: str, run: dict[str, Any], lease: RunLea
     run["status"] = "running"
     deps.sync_runs.save(run_id, run, now(deps).timestamp())
     try:
-        finished = _sync_all(
-            deps,
-            run_id,
-            client,
-            tally,
-            push=first_delivery,
-            out_of_time=lambda: time.monotonic() - started >= deps.settings.sync_run_slice_seconds,
-            renew=lease.renew,
-        )
+        finished = _sync_all(deps, run_id, client, tally, push=first_delivery,
+                             out_of_time=lambda: time.monotonic() - started >= deps.settings.sync_run_slice_seconds,
+                             renew=lease.renew)
     except DataverseUnavailableError as exc:
         # The run cannot go on; the checkpoint stays for the next run.
         tally.error("", None, None, "dynamicsUnavailable", str(exc))
@@ -225,30 +198,19 @@ def _deliver(deps: Dependencies, run_id: str, run: dict[str, Any], lease: RunLea
     _end(deps, run_id, run, tally, client.request_count, "partial" if tally.counts["errors"] else "succeeded")
 
 
-def _end(
-    deps: Dependencies, run_id: str, run: dict[str, Any], tally: Tally, requests: int, status: str
-) -> None:
+def _end(deps: Dependencies, run_id: str, run: dict[str, Any], tally: Tally, requests: int, status: str) -> None:
     run.update(tally.to_json())
     run["dynamicsRequests"] = int(run["dynamicsRequests"]) + requests
     end = now(deps)
-    run.update(
-        status=status, end=_text(end), durationMs=int((end - _parse(run["start"])).total_seconds() * 1000)
-    )
+    run.update(status=status, end=_text(end),
+               durationMs=int((end - _parse(run["start"])).total_seconds() * 1000))
     deps.sync_runs.save(run_id, run, now(deps).timestamp())
     deps.sync_runs.release(run_id)
     log.info("sync run %s %s: %s", run_id, status, tally.counts)
 
 
-def _sync_all(
-    deps: Dependencies,
-    run_id: str,
-    client: DataverseClient,
-    tally: Tally,
-    *,
-    push: bool,
-    out_of_time: Callable[[], bool],
-    renew: Callable[[], None],
-) -> bool:
+def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: Tally, *, push: bool,
+              out_of_time: Callable[[], bool], renew: Callable[[], None]) -> bool:
     """Push (first delivery only), then pull every enabled kind; False when time ran out."""
     settings, _ = deps.sync_settings_store.get()
     config, _ = deps.config_store.get()
@@ -268,21 +230,10 @@ def _sync_all(
         types = {name: column.type for name, column in deps.metadata.columns(client, kind).columns.items()}
         reads[kind] = kind_reads(kind, settings, config.person_fields.email, types)
     if push:
-        pusher = Push(
-            PushContext(
-                run_id=run_id,
-                client=client,
-                ledger=deps.sync_ledger,
-                pending=deps.sync_pending,
-                tally=tally,
-                settings=settings,
-                config=StepConfig.from_document(config),
-                platform_name=config.platform_name,
-                reads=reads,
-                send=send,
-                now_text=lambda: _text(now(deps)),
-            )
-        )
+        pusher = Push(PushContext(run_id=run_id, client=client, ledger=deps.sync_ledger, pending=deps.sync_pending,
+                                  tally=tally, settings=settings, config=StepConfig.from_document(config),
+                                  platform_name=config.platform_name, reads=reads, send=send,
+                                  now_text=lambda: _text(now(deps))))
         cutoff = arrival_key()
         for kind in SYNC_KINDS:
             pusher.enqueues(kind, cutoff)
@@ -291,22 +242,12 @@ def _sync_all(
     if not settings.global_sync:
         return True  # Dynamics changes made meanwhile are never replayed: turning it on starts afresh
     with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="platform-updates") as senders:
-
         def send_texts(texts: list[str]) -> None:
             list(senders.map(queue.send_message, texts))  # the queue takes one message per request
 
-        ctx = PullContext(
-            run_id=run_id,
-            client=client,
-            ledger=deps.sync_ledger,
-            states=deps.sync_state,
-            send_texts=send_texts,
-            tally=tally,
-            now_text=lambda: _text(now(deps)),
-            page_size=deps.settings.sync_page_size,
-            out_of_time=out_of_time,
-            renew=renew,
-        )
+        ctx = PullContext(run_id=run_id, client=client, ledger=deps.sync_ledger, states=deps.sync_state,
+                          send_texts=send_texts, tally=tally, now_text=lambda: _text(now(deps)),
+                          page_size=deps.settings.sync_page_size, out_of_time=out_of_time, renew=renew)
         for kind in SYNC_KINDS:
             if settings.selection(kind).enabled and not KindPull(ctx, reads[kind]).run():
                 return False

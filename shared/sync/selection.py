@@ -35,9 +35,7 @@ class KindReads:
     selection: Filter
 
 
-def kind_reads(
-    kind: str, settings: SyncSettings, email_column: str | None, types: Mapping[str, str]
-) -> KindReads:
+def kind_reads(kind: str, settings: SyncSettings, email_column: str | None, types: Mapping[str, str]) -> KindReads:
     pulled: dict[str, str] = {}
     if email_column:
         pulled["email"] = read_name(email_column, types.get(email_column))
@@ -45,14 +43,8 @@ def kind_reads(
         if mapping.direction != "toDynamics":
             pulled[mapping.platform] = read_name(mapping.dynamics, types.get(mapping.dynamics))
     select = tuple(dict.fromkeys([KEYS[kind], *SYSTEM_COLUMNS, *pulled.values()]))
-    return KindReads(
-        kind,
-        ENTITY_SETS[kind],
-        KEYS[kind],
-        select,
-        pulled,
-        criteria_filter(settings.selection(kind).criteria, types),
-    )
+    return KindReads(kind, ENTITY_SETS[kind], KEYS[kind], select, pulled,
+                     criteria_filter(settings.selection(kind).criteria, types))
 
 
 def criteria_filter(criteria: list[Criterion], types: Mapping[str, str]) -> Filter:
@@ -79,14 +71,7 @@ def _condition(criterion: Criterion, column_type: str | None) -> Filter:
         return Filter.startswith(name, str(value))
     if op == "endsWith":
         return Filter.endswith(name, str(value))
-    compare = {
-        "eq": Filter.eq,
-        "ne": Filter.ne,
-        "gt": Filter.gt,
-        "ge": Filter.ge,
-        "lt": Filter.lt,
-        "le": Filter.le,
-    }
+    compare = {"eq": Filter.eq, "ne": Filter.ne, "gt": Filter.gt, "ge": Filter.ge, "lt": Filter.lt, "le": Filter.le}
     return compare[op](name, _literal(value, column_type))
 
 

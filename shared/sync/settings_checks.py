@@ -49,22 +49,15 @@ def metadata_errors(settings: SyncSettings, columns: Mapping[str, Columns]) -> l
         table = columns[kind]
         for index, criterion in enumerate(settings.selection(kind).criteria):
             loc: list[str | int] = ["dataConfiguration", kind, "criteria", index]
-            found.extend(
-                {"loc": [*loc, part], "msg": msg} for part, msg in _criterion_errors(kind, criterion, table)
-            )
+            found.extend({"loc": [*loc, part], "msg": msg} for part, msg in _criterion_errors(kind, criterion, table))
         for index, mapping in enumerate(settings.mappings(kind)):
             column = table.get(mapping.dynamics)
             loc = ["fieldMappings", kind, index, "dynamics"]
             if column is None:
                 found.append({"loc": loc, "msg": f"{kind} has no column {mapping.dynamics!r}"})
             elif mapping.direction != "toPlatform" and not _writable(column):
-                found.append(
-                    {
-                        "loc": loc,
-                        "msg": f"{kind}.{mapping.dynamics} ({column.type}) cannot be written "
-                        f"by the sync, so direction {mapping.direction!r} is not possible",
-                    }
-                )
+                found.append({"loc": loc, "msg": f"{kind}.{mapping.dynamics} ({column.type}) cannot be written "
+                                                 f"by the sync, so direction {mapping.direction!r} is not possible"})
     return found
 
 
@@ -90,13 +83,8 @@ def _criterion_errors(kind: str, criterion: Criterion, table: Columns) -> list[t
     for value in values:
         expected = _mismatch(kind_type, value)
         if expected is not None:
-            return [
-                (
-                    "value",
-                    f"{criterion.field} is {kind_type}: {'each value' if op == 'in' else 'the value'} "
-                    f"must be {expected}",
-                )
-            ]
+            return [("value", f"{criterion.field} is {kind_type}: {'each value' if op == 'in' else 'the value'} "
+                              f"must be {expected}")]
     return []
 
 
@@ -147,9 +135,7 @@ def initial_sync_started(before: SyncSettings, after: SyncSettings) -> InitialSy
         old, new = before.selection(kind), after.selection(kind)
         if not new.enabled:
             continue
-        pulled_before = {
-            (m.platform, m.dynamics) for m in before.mappings(kind) if m.direction != "toDynamics"
-        }
+        pulled_before = {(m.platform, m.dynamics) for m in before.mappings(kind) if m.direction != "toDynamics"}
         pulled_after = {(m.platform, m.dynamics) for m in after.mappings(kind) if m.direction != "toDynamics"}
         if not old.enabled or old.criteria != new.criteria or pulled_after - pulled_before:
             kinds.add(kind)

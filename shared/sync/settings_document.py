@@ -30,12 +30,8 @@ def sync_settings_endpoint(req: func.HttpRequest, deps: Dependencies) -> func.Ht
         problems = metadata_errors(new_doc, columns)
         if problems:
             count = len(problems)
-            raise ProblemError(
-                400,
-                "Invalid request",
-                f"The request has {count} invalid field{'s' if count != 1 else ''}.",
-                errors=problems,
-            )
+            raise ProblemError(400, "Invalid request",
+                               f"The request has {count} invalid field{'s' if count != 1 else ''}.", errors=problems)
 
     def restart_initial_syncs(new_doc: SyncSettings, tags: list[str]) -> None:
         before, current_etag = deps.sync_settings_store.get()
@@ -45,6 +41,5 @@ def sync_settings_endpoint(req: func.HttpRequest, deps: Dependencies) -> func.Ht
             deps.sync_state.restart(kinds)
             log.info("sync settings: the next run is an initial sync of %s", ", ".join(kinds))
 
-    return document_endpoint(
-        req, deps.sync_settings_store, check=fits_the_columns, before_write=restart_initial_syncs
-    )
+    return document_endpoint(req, deps.sync_settings_store, check=fits_the_columns,
+                             before_write=restart_initial_syncs)
