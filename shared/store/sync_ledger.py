@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Characters Table Storage refuses in keys (and `%`, the escape itself).
+READ_THREADS = 8  # point reads in flight at once for `get_records`
 # A table transaction holds at most 100 operations and 4 MiB.
 TRANSACTION_ROWS = 100
 TRANSACTION_BYTES = 3 * 1024 * 1024
@@ -75,6 +76,19 @@ class SyncLedger:
     def get_record(self, entity: str, dynamics_id: str) -> LedgerRecord | None:
         row = self._read(_partition(entity), f"d:{dynamics_id}")
         return _record(entity, row) if row is not None else None
+
+    def get_records(self, entity: str, dynamics_ids: Iterable[str]) -> dict[str, LedgerRecord]:
+        """The known records among `dynamics_ids`: point reads, `READ_THREADS` at a time (a page of
+        an initial sync, a chunk of changed ids)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        ids = list(dict.fromkeys(dynamics_ids))
+        if len(ids) <= 1:
+            found = [self.get_record(entity, dynamics_id) for dynamics_id in ids]
+        else:
+            with ThreadPoolExecutor(min(READ_THREADS, len(ids)), thread_name_prefix="sync-ledger") as pool:
+                found = list(pool.map(lambda dynamics_id: self.get_record(entity, dynamics_id), ids))
+        return {record.dynamics_id: record for record in found if record is not None}
 
     def get_link(self, entity: str, platform_contact_id: str) -> LedgerRecord | None:
         """The record linked to the contact for this kind, or None."""

@@ -136,6 +136,7 @@ class KindPull:
         self.reads = reads
         self.kind = reads.kind
         self.outbox = Outbox(ctx.send_texts, ctx.ledger, ctx.tally)
+        self._merged_into: set[str] = set()  # survivors of merges seen: their prefetched record is stale
 
     # -- the three ways of reading ----------------------------------------------------------
     def run(self) -> bool:
@@ -165,9 +166,9 @@ class KindPull:
         known = ctx.ledger.knows_any(self.kind)
         for page in ctx.client.list_pages_by_key(reads.entity_set, select=reads.select, filter=reads.selection,
                                                  after=state.last_key, page_size=ctx.page_size):
+            records = ctx.ledger.get_records(self.kind, (str(row[reads.key]) for row in page)) if known else {}
             for row in page:
-                record = ctx.ledger.get_record(self.kind, str(row[reads.key])) if known else None
-                self._row(row, record, "initialSync", state.generation)
+                self._row(row, self._known(records, str(row[reads.key])), "initialSync", state.generation)
             state = self._save(replace(state, last_key=str(page[-1][reads.key])))
             ctx.renew()
             if ctx.out_of_time():
@@ -209,9 +210,9 @@ class KindPull:
         ctx, reads = self.ctx, self.reads
         for page in ctx.client.list_pages_by_key(reads.entity_set, select=reads.select, filter=reads.selection,
                                                  page_size=ctx.page_size):
+            records = ctx.ledger.get_records(self.kind, (str(row[reads.key]) for row in page))
             for row in page:
-                self._row(row, ctx.ledger.get_record(self.kind, str(row[reads.key])), "created", None,
-                          rereading=True)
+                self._row(row, self._known(records, str(row[reads.key])), "created", None, rereading=True)
         self.outbox.flush()  # the second pass reads what the first one wrote
         for chunk in _chunks(ctx.ledger.records(self.kind), ID_CHUNK):
             found = {str(row[reads.key]): row for row in ctx.client.list_records_by_id(
@@ -233,16 +234,22 @@ class KindPull:
         return replace(state, delta_link=None, watermark=mark.replace("Z", "+00:00"))
 
     # -- one row ------------------------------------------------------------------------------
+    def _known(self, prefetched: dict[str, LedgerRecord], dynamics_id: str) -> LedgerRecord | None:
+        """The ledger's record as read for the page or chunk; read again if a merge changed it."""
+        if dynamics_id in self._merged_into:
+            return self.ctx.ledger.get_record(self.kind, dynamics_id)
+        return prefetched.get(dynamics_id)
+
     def _changed_ids(self, ids: Iterable[str]) -> None:
         """Re-read changed rows: known ones whatever the criteria, new ones only if selected."""
         ctx, reads = self.ctx, self.reads
         for chunk in _chunks(ids, ID_CHUNK):
-            records = {dynamics_id: ctx.ledger.get_record(self.kind, dynamics_id) for dynamics_id in chunk}
-            known = [i for i, r in records.items() if r is not None]
-            new = [i for i, r in records.items() if r is None]
+            records = ctx.ledger.get_records(self.kind, chunk)
+            known = [i for i in chunk if i in records]
+            new = [i for i in chunk if i not in records]
             if known:
                 for row in ctx.client.list_records_by_id(reads.entity_set, known, select=reads.select):
-                    self._row(row, records[str(row[reads.key])], "created", None)
+                    self._row(row, self._known(records, str(row[reads.key])), "created", None)
             if new:
                 for row in ctx.client.list_records_by_id(reads.entity_set, new, select=reads.select,
                                                          filter=reads.selection):
@@ -311,6 +318,7 @@ class KindPull:
         none, and a survivor the platform does not know follows as a `created` upsert."""
         ctx, kind = self.ctx, self.kind
         self.outbox.flush()
+        self._merged_into.add(survivor_id)
         survivor = ctx.ledger.get_record(kind, survivor_id)
         moved = record.platform_contact_id is not None and (survivor is None or survivor.platform_contact_id is None)
         survivor_contact = record.platform_contact_id if moved else (survivor.platform_contact_id if survivor else None)

@@ -105,3 +105,12 @@ def test_when_remembered_records_are_large_they_are_split_under_the_transaction_
     big = {"note": "x" * 30_000}  # about 60 KB a row as UTF-16: 100 rows would pass 4 MiB
     ledger.remember_many(LedgerRecord("contact", f"d{i:03d}", version=i, values=big) for i in range(100))
     assert sum(1 for _ in ledger.records("contact")) == 100
+
+
+def test_when_records_are_read_together_only_the_known_ones_come_back(ledger: SyncLedger) -> None:
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(20)]
+    known(ledger, *ids[::2])
+    found = ledger.get_records("lead", [*ids, ids[0]])
+    assert sorted(found) == ids[::2]
+    assert found[ids[4]].version == 9_000_000_000_123
+    assert ledger.get_records("contact", ids) == {}
