@@ -365,3 +365,31 @@ def compare(op: str, left: Any, right: Any, kind: str | None) -> bool:
         return _OPS[op](a, b)
     except TypeError:
         return op == "ne"
+
+
+def key_candidates(node: Any, table: Table) -> set[str] | None:
+    """The primary-key values a filter can match at most, when it says so plainly (`In` or `eq`
+    on the key, alone or AND-ed, or OR-ed with each other); None when any row might match.
+
+    Only narrows the rows a query evaluates, as Dataverse's index on the key does; the whole
+    filter is still evaluated on them, so the answer is the same as without it."""
+    if isinstance(node, CrmCall) and node.name == "In":
+        name = node.params.get("PropertyName")
+        if isinstance(name, Literal) and str(name.value).lower() == table.primary_key:
+            return {str(value).lower() for value in node.params["PropertyValues"].value}
+        return None
+    if isinstance(node, Compare) and node.op == "eq":
+        sides = (node.left, node.right)
+        for prop, literal in (sides, sides[::-1]):
+            if (isinstance(prop, Prop) and prop.variable is None and prop.path == (table.primary_key,)
+                    and isinstance(literal, Literal) and literal.value is not None):
+                return {str(literal.value).lower()}
+        return None
+    if isinstance(node, BoolOp):
+        left, right = key_candidates(node.left, table), key_candidates(node.right, table)
+        if node.op == "or":
+            return left | right if left is not None and right is not None else None
+        if left is not None and right is not None:
+            return left & right
+        return left if left is not None else right
+    return None

@@ -75,7 +75,7 @@ def _collection(ctx: Context, table: Table, rest: list[Segment]) -> Response:
             options = parse_options(ctx.request.query())
             if tracking.is_tracking_request(ctx, options):
                 return tracking.track(ctx, table, options)
-            return reading.read_collection(ctx, table, ctx.store.scan(table.logical_name), options)
+            return reading.read_collection(ctx, table, reading.candidate_rows(ctx, table, options), options)
         if method == "POST":
             return entities.create(ctx, table)
         raise method_not_allowed(method, f"the entity set '{table.entity_set}'")

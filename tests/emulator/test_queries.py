@@ -299,3 +299,20 @@ def test_when_filtering_on_a_related_collection_any_works(api: Api) -> None:
 def test_when_dataverse_date_functions_are_used_they_filter(api: Api, people: dict[str, str]) -> None:
     assert len(names(api.get("contacts?$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName='createdon',PropertyValue=1)"))) == 4
     assert names(api.get("contacts?$filter=Microsoft.Dynamics.CRM.On(PropertyName='createdon',PropertyValue='2020-01-01')")) == ["Sure"]
+
+
+def test_when_a_filter_names_keys_the_other_conditions_still_hold(api: Api, people: dict[str, str]) -> None:
+    # A filter naming keys reads those rows only (as Dataverse's key index); the answer is the
+    # same as a full scan's: every other condition still applies, and an OR with a non-key
+    # condition reads every row.
+    keys = ",".join(f'"{people[n]}"' for n in ("ada", "alan", "grace"))
+    in_keys = f"Microsoft.Dynamics.CRM.In(PropertyName='contactid',PropertyValues=[{keys}])"
+    assert names(api.get(f"contacts?$filter={in_keys}&$orderby=lastname")) == ["Hopper", "Lovelace", "Turing"]
+    assert names(api.get(f"contacts?$filter={in_keys} and statecode eq 0&$orderby=lastname")) == [
+        "Hopper", "Lovelace"]
+    assert names(api.get(f"contacts?$filter={in_keys} or lastname eq 'Sure'&$orderby=lastname")) == [
+        "Hopper", "Lovelace", "Sure", "Turing"]
+    assert names(api.get(f"contacts?$filter=contactid eq {people['tim']} or contactid eq {people['ada']}"
+                         "&$orderby=lastname")) == ["Lovelace", "O'Brien"]
+    assert names(api.get(f"contacts?$filter=contactid eq {people['tim']} and contactid eq {people['ada']}")) == []
+    assert names(api.get("contacts?$filter=contactid eq 00000000-0000-0000-0000-000000000001")) == []

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..annotations import TOTAL_COUNT, TOTAL_EXCEEDED
 from ..context import Context
+from ..filter_eval import key_candidates
 from ..protocol import Response, json_response
 from ..query import QueryOptions, check_expand, check_orderby, check_select
 from ..relations import sql_guid_key
@@ -26,6 +27,17 @@ def check_options(ctx: Context, table: Table, options: QueryOptions) -> None:
             from ..query import expand_target
 
             ctx.evaluator().check(item.filter, expand_target(ctx.schema, table, item.nav))
+
+
+def candidate_rows(ctx: Context, table: Table, options: QueryOptions) -> list[dict[str, Any]]:
+    """The rows a query of the table reads: only those with the keys its filter names, when it
+    names them plainly (as Dataverse's index on the key), else every row. The filter is still
+    evaluated on each, so the answer is the same either way; a look-up by id just does not copy
+    and test the whole table."""
+    keys = key_candidates(options.filter, table) if options.filter is not None else None
+    if keys is None:
+        return ctx.store.scan(table.logical_name)
+    return [row for key in keys if (row := ctx.store.get(table.logical_name, key)) is not None]
 
 
 def read_collection(ctx: Context, table: Table, rows: list[dict[str, Any]], options: QueryOptions,
