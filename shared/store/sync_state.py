@@ -35,11 +35,16 @@ class KindState:
     """`modifiedon` (ISO 8601 `Z`) later runs read from when the table has no change tracking."""
     generation: str | None = None
     """Names the initial sync under way, so a resumed one knows what it already sent."""
+    ledger_empty_at_start: bool = False
+    """The ledger knew no record of the kind when the initial sync under way began, and no push
+    has added one since: its pages need no ledger look-up (their rows are all new to the ledger,
+    or sent by this very initial sync before a checkpoint)."""
     etag: str | None = None
 
     def restarted(self) -> KindState:
         """The next run reads this kind from scratch: checkpoint, delta link and watermark dropped."""
-        return replace(self, initial_pending=True, last_key=None, delta_link=None, watermark=None, generation=None)
+        return replace(self, initial_pending=True, last_key=None, delta_link=None, watermark=None, generation=None,
+                       ledger_empty_at_start=False)
 
 
 class SyncStateStore:
@@ -70,6 +75,7 @@ class SyncStateStore:
             delta_link=entity.get("deltaLink"),
             watermark=entity.get("watermark"),
             generation=entity.get("generation"),
+            ledger_empty_at_start=bool(entity.get("ledgerEmptyAtStart", False)),
             etag=str(entity.metadata["etag"]),
         )
 
@@ -82,6 +88,8 @@ class SyncStateStore:
 
         entity: dict[str, Any] = {"PartitionKey": _PARTITION, "RowKey": state.kind,
                                   "initialPending": state.initial_pending}
+        if state.ledger_empty_at_start:
+            entity["ledgerEmptyAtStart"] = True
         for name, value in (("lastKey", state.last_key), ("deltaLink", state.delta_link),
                             ("watermark", state.watermark), ("generation", state.generation)):
             if value is not None:
@@ -98,6 +106,13 @@ class SyncStateStore:
         except AzureError as exc:
             raise translate(exc, f"writing the sync state of {state.kind}") from exc
         return replace(state, etag=str(metadata["etag"]))
+
+    def ledger_written(self, kind: str) -> None:
+        """A record of the kind entered the ledger outside a pull: an initial sync under way can no
+        longer skip the look-ups (`KindState.ledger_empty_at_start`)."""
+        state = self.get(kind)
+        if state.ledger_empty_at_start:
+            self.save(replace(state, ledger_empty_at_start=False))
 
     def restart(self, kinds: Iterable[str]) -> None:
         """Make the next run an initial sync of each kind from scratch, whatever state it is in."""

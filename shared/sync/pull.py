@@ -160,10 +160,12 @@ class KindPull:
         if state.last_key is None and state.generation is None:
             # The token (or watermark) is taken before the first page: what changes meanwhile
             # reaches the next run.
-            state = self._save(replace(self._start_point(state), generation=secrets.token_hex(8)))
-        # A kind the ledger knows nothing of (the usual first sync) needs no look-up per row: the
-        # rows of later pages have keys no earlier page had.
-        known = ctx.ledger.knows_any(self.kind)
+            state = self._save(replace(self._start_point(state), generation=secrets.token_hex(8),
+                                       ledger_empty_at_start=not ctx.ledger.knows_any(self.kind)))
+        # A kind the ledger knew nothing of (the usual first sync) needs no look-up per row, even
+        # when resumed: the rows of later pages have keys no earlier page had, and a push that
+        # adds a record meanwhile clears the flag (`runs._sync_all`).
+        known = not state.ledger_empty_at_start
         for page in ctx.client.list_pages_by_key(reads.entity_set, select=reads.select, filter=reads.selection,
                                                  after=state.last_key, page_size=ctx.page_size):
             records = ctx.ledger.get_records(self.kind, (str(row[reads.key]) for row in page)) if known else {}

@@ -236,7 +236,10 @@ def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: T
                                   now_text=lambda: _text(now(deps))))
         cutoff = arrival_key()
         for kind in SYNC_KINDS:
+            added = tally.counts["created"] + tally.counts["linked"]
             pusher.enqueues(kind, cutoff)
+            if tally.counts["created"] + tally.counts["linked"] > added:
+                deps.sync_state.ledger_written(kind)
         pusher.changes()
         renew()
     if not settings.global_sync:

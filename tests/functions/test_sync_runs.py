@@ -448,6 +448,36 @@ def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sen
     assert len({m["dynamicsId"] for m in sent + rest}) == len(sent + rest) == 5
 
 
+def test_when_a_push_links_a_record_while_an_initial_sync_is_cut_off_the_resumed_sync_sends_it_linked(
+        dataverse: Dataverse, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_leads(dataverse, 5)
+    put_settings({"frequencyHours": 24, "dataConfiguration": {"lead": {"enabled": True}}})
+    dataverse.hook("POST", "faults", {"failNext": [{"status": 400, "count": 1, "contains": "leadid%20gt%20"}]})
+    first = start_run()
+    with pytest.raises(Exception):  # noqa: B017 - the delivery dies after its first page
+        deliver(first)
+    sent = {m["dynamicsId"] for m in messages()}
+    # The ledger knew nothing when this initial sync began, so its pages skip the ledger look-up;
+    # a contact enqueued now matches a Lead of a later page, which the next run's push links.
+    later = next(m for m in dv(dataverse, "GET", "leads?$select=leadid,emailaddress1")["value"]
+                 if m["leadid"] not in sent)
+    enqueue({"id": "pc-late", "email": later["emailaddress1"]})
+    monkeypatch.setenv("SYNC_CLOCK_OFFSET_SECONDS", "120")
+    reset_dependencies()
+    Timer.main(TimerRequest(past_due=False))  # the dead run is cut off; a timer run is queued
+    queued = [r for r in body_of(Runs.main(request("GET", "sync/runs")))["runs"] if r["status"] == "queued"]
+    deliver(queued[0]["runId"])
+    resumed = status_of(queued[0]["runId"])
+    assert (resumed["status"], resumed["counts"]["linked"], resumed["counts"]["pulled"]) == ("succeeded", 1, 3)
+    rest = messages()
+    assert later["leadid"] in {m["dynamicsId"] for m in rest}
+    for message in rest:
+        if message["dynamicsId"] == later["leadid"]:
+            # Sent as the platform's own contact: its id, and only the kind tag (linked through an enqueue).
+            assert (message["platformContactId"], message["addTags"]) == ("pc-late", ["D365: Lead"])
+    assert len({m["dynamicsId"] for m in rest} | sent) == 5
+
+
 def test_when_dynamics_refuses_a_record_it_is_retried_at_each_run_then_given_up_and_listed(
         dataverse: Dataverse) -> None:
     size = {"platform": "platformFields.size", "dynamics": "numberofemployees", "direction": "toDynamics"}

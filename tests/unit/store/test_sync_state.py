@@ -45,4 +45,14 @@ def test_when_kinds_are_restarted_checkpoint_link_and_watermark_are_dropped(stor
     lead = store.get("lead")
     assert (lead.initial_pending, lead.last_key, lead.delta_link, lead.watermark) == (True, None, None, None)
     assert store.get("contact").delta_link == "c"
-    assert KindState("x", False, "k", "d", "w", "g", "e").restarted() == KindState("x", True, None, None, None, None, "e")
+    assert KindState("x", False, "k", "d", "w", "g", ledger_empty_at_start=True, etag="e").restarted() == KindState(
+        "x", True, None, None, None, None, etag="e")
+
+
+def test_when_a_push_writes_the_ledger_an_initial_sync_under_way_stops_skipping_look_ups(
+        store: SyncStateStore) -> None:
+    store.save(KindState("lead", generation="g", ledger_empty_at_start=True))
+    store.ledger_written("lead")
+    store.ledger_written("contact")  # no row: nothing to change
+    assert (store.get("lead").ledger_empty_at_start, store.get("lead").generation) == (False, "g")
+    assert store.get("contact").etag is None
