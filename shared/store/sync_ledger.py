@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.store.errors import StorageError, translate
+from shared.store.errors import StorageError, StorageUnavailableError, translate
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # Characters Table Storage refuses in keys (and `%`, the escape itself).
 READ_THREADS = 8  # point reads in flight at once for `get_records`
+UPSERT_ATTEMPTS = 3
 # A table transaction holds at most 100 operations and 4 MiB.
 TRANSACTION_ROWS = 100
 TRANSACTION_BYTES = 3 * 1024 * 1024
@@ -139,12 +141,25 @@ class SyncLedger:
             entity = _remembered(record)
             entity_size = sum(len(str(value)) for value in entity.values()) * 2  # UTF-16 at worst
             if operations and (len(operations) == TRANSACTION_ROWS or size + entity_size > TRANSACTION_BYTES):
-                self._submit(operations, f"remembering {record.entity} records")
+                self._submit_upserts(operations, record.entity)
                 operations, size = [], 0
             operations.append(("upsert", entity, {"mode": UpdateMode.MERGE}))
             size += entity_size
         if operations:
-            self._submit(operations, "remembering records")
+            self._submit_upserts(operations, "")
+
+    def _submit_upserts(self, operations: list[Any], entity: str) -> None:
+        """A transaction of upserts, sent again when the connection broke: the SDK never resends a
+        transaction (a POST), but upserts land the same however often they are applied."""
+        for attempt in range(UPSERT_ATTEMPTS):
+            try:
+                self._submit(operations, f"remembering {entity or 'sync'} records")
+                return
+            except StorageUnavailableError:
+                if attempt == UPSERT_ATTEMPTS - 1:
+                    raise
+                log.warning("ledger: a transaction of %d upserts got no answer; sending it again", len(operations))
+                time.sleep(0.5 * (attempt + 1))
 
     def link(self, entity: str, platform_contact_id: str, dynamics_id: str, linked_at: str) -> None:
         """Link the contact and the record for this kind; a link either of them had is replaced.

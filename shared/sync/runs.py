@@ -209,6 +209,18 @@ def _end(deps: Dependencies, run_id: str, run: dict[str, Any], tally: Tally, req
     log.info("sync run %s %s: %s", run_id, status, tally.counts)
 
 
+def _send_message(queue: Any, text: str) -> None:
+    """Send once more when the connection broke before the answer (the SDK does not resend a
+    POST): should the first have landed, the platform drops the copy by its `messageId`."""
+    from azure.core.exceptions import ServiceResponseError
+
+    try:
+        queue.send_message(text)
+    except ServiceResponseError:
+        log.warning("platform-updates: a message got no answer; sending it again")
+        queue.send_message(text)
+
+
 def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: Tally, *, push: bool,
               out_of_time: Callable[[], bool], renew: Callable[[], None]) -> bool:
     """Push (first delivery only), then pull every enabled kind; False when time ran out."""
@@ -246,7 +258,7 @@ def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: T
         return True  # Dynamics changes made meanwhile are never replayed: turning it on starts afresh
     with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="platform-updates") as senders:
         def send_texts(texts: list[str]) -> None:
-            list(senders.map(queue.send_message, texts))  # the queue takes one message per request
+            list(senders.map(lambda text: _send_message(queue, text), texts))  # one message per request
 
         ctx = PullContext(run_id=run_id, client=client, ledger=deps.sync_ledger, states=deps.sync_state,
                           send_texts=send_texts, tally=tally, now_text=lambda: _text(now(deps)),
