@@ -75,7 +75,7 @@ def test_when_nothing_else_wrote_meanwhile_a_save_is_one_write_and_counts_reques
 
 def test_when_another_delivery_appended_rows_they_are_counted_not_lost(results: BatchResultsStore) -> None:
     _started(results, "b3", 1)
-    slow, slow_meta = _delivery(results, "b3")
+    _, slow_meta = _delivery(results, "b3")
     other, other_meta = _delivery(results, "b3")
     appended = _pending(1)
     results.add_steps("b3", [appended])
