@@ -141,19 +141,19 @@ class SyncLedger:
             entity = _remembered(record)
             entity_size = sum(len(str(value)) for value in entity.values()) * 2  # UTF-16 at worst
             if operations and (len(operations) == TRANSACTION_ROWS or size + entity_size > TRANSACTION_BYTES):
-                self._submit_upserts(operations, record.entity)
+                self._submit_upserts(operations)
                 operations, size = [], 0
             operations.append(("upsert", entity, {"mode": UpdateMode.MERGE}))
             size += entity_size
         if operations:
-            self._submit_upserts(operations, "")
+            self._submit_upserts(operations)
 
-    def _submit_upserts(self, operations: list[Any], entity: str) -> None:
+    def _submit_upserts(self, operations: list[Any]) -> None:
         """A transaction of upserts, sent again when the connection broke: the SDK never resends a
         transaction (a POST), but upserts land the same however often they are applied."""
         for attempt in range(UPSERT_ATTEMPTS):
             try:
-                self._submit(operations, f"remembering {entity or 'sync'} records")
+                self._submit(operations, "remembering synced records")
                 return
             except StorageUnavailableError:
                 if attempt == UPSERT_ATTEMPTS - 1:

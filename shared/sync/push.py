@@ -81,10 +81,12 @@ class Push:
         self.ctx = ctx
 
     # -- enqueues -------------------------------------------------------------------------------
-    def enqueues(self, kind: str, before: str) -> None:
+    def enqueues(self, kind: str, before: str) -> bool:
+        """Carry out the kind's pending enqueues; True when one added a record to the ledger."""
+        added = False
         for item in self.ctx.pending.pending_enqueues(kind, before):
             try:
-                self._enqueue(item)
+                added = self._enqueue(item) or added
             except DataverseUnavailableError:
                 raise  # the run fails; the enqueue waits for the next one
             except DataverseError as exc:
@@ -92,6 +94,7 @@ class Push:
                     self.ctx.pending.retry_enqueue(item)
                     continue
             self.ctx.pending.finish_enqueue(item)
+        return added
 
     def _failed(self, kind: str, dynamics_id: str | None, platform_contact_id: str | None, attempts: int,
                 exc: DataverseError) -> bool:
@@ -104,12 +107,13 @@ class Push:
         self.ctx.tally.error(kind, dynamics_id, platform_contact_id, exc.code or "dynamicsRefused", exc.message)
         return True
 
-    def _enqueue(self, item: PendingEnqueue) -> None:
+    def _enqueue(self, item: PendingEnqueue) -> bool:
+        """Link or create the record; True when it was new to the ledger (False: treated as a change)."""
         ctx, kind = self.ctx, item.kind
         person = SyncPerson.model_validate(item.person)
         if ctx.ledger.get_link(kind, person.id) is not None:
             ctx.pending.add_change(person.id, person.platform_values(), None, ctx.now_text())
-            return
+            return False
         values = columns_for(person.platform_values(), kind, ctx.config, ctx.settings)
         people = [person_lookup(kind, ctx.config, values)]  # type: ignore[arg-type]
         if kind == "lead":
@@ -123,7 +127,7 @@ class Push:
             ctx.ledger.remember(LedgerRecord(kind, record_id, origin="platform"))
             ctx.ledger.link(kind, person.id, record_id, ctx.now_text())
             ctx.tally.add("linked")
-            return
+            return True
         data = self._create_body(kind, person, values)
         if kind == "lead":
             contact = lookups.match("contact", found)
@@ -142,6 +146,7 @@ class Push:
                                          origin="platform", generation=f"run:{ctx.run_id}", written=version))
         ctx.ledger.link(kind, person.id, record_id, ctx.now_text())
         ctx.tally.add("created")
+        return True
 
     def _create_body(self, kind: str, person: SyncPerson, values: Mapping[str, Any]) -> dict[str, Any]:
         """The identifier set's columns and every `both`/`toDynamics` mapping with a value."""

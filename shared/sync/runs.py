@@ -234,7 +234,7 @@ def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: T
         text = encode(body)
         if text is None:
             return False
-        queue.send_message(text)
+        _send_message(queue, text)
         return True
 
     reads = {}
@@ -248,9 +248,7 @@ def _sync_all(deps: Dependencies, run_id: str, client: DataverseClient, tally: T
                                   now_text=lambda: _text(now(deps))))
         cutoff = arrival_key()
         for kind in SYNC_KINDS:
-            added = tally.counts["created"] + tally.counts["linked"]
-            pusher.enqueues(kind, cutoff)
-            if tally.counts["created"] + tally.counts["linked"] > added:
+            if pusher.enqueues(kind, cutoff):
                 deps.sync_state.ledger_written(kind)
         pusher.changes()
         renew()

@@ -423,15 +423,21 @@ def test_when_a_field_changed_on_both_sides_the_policy_decides(dataverse: Datave
     assert messages() == []
 
 
-def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sends_nothing_twice(
-        dataverse: Dataverse, monkeypatch: pytest.MonkeyPatch) -> None:
+def die_after_first_page(dataverse: Dataverse) -> tuple[str, list[dict[str, Any]]]:
+    """Five Leads, a daily schedule, and a run whose delivery dies after its first page (its message
+    is lost with it); returns the run's id and what it sent."""
     seed_leads(dataverse, 5)
     put_settings({"frequencyHours": 24, "dataConfiguration": {"lead": {"enabled": True}}})
     dataverse.hook("POST", "faults", {"failNext": [{"status": 400, "count": 1, "contains": "leadid%20gt%20"}]})
     first = start_run()
-    with pytest.raises(Exception):  # noqa: B017 - the delivery dies; its message is lost with it
+    with pytest.raises(Exception):  # noqa: B017 - the delivery dies as a crash would
         deliver(first)
-    sent = messages()
+    return first, messages()
+
+
+def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sends_nothing_twice(
+        dataverse: Dataverse, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, sent = die_after_first_page(dataverse)
     assert len(sent) == 2
     Timer.main(TimerRequest(past_due=False))
     assert status_of(first)["status"] == "running"  # idle for less than a lease: maybe between deliveries
@@ -450,13 +456,8 @@ def test_when_a_run_is_cut_off_mid_initial_sync_the_next_tick_resumes_it_and_sen
 
 def test_when_a_push_links_a_record_while_an_initial_sync_is_cut_off_the_resumed_sync_sends_it_linked(
         dataverse: Dataverse, monkeypatch: pytest.MonkeyPatch) -> None:
-    seed_leads(dataverse, 5)
-    put_settings({"frequencyHours": 24, "dataConfiguration": {"lead": {"enabled": True}}})
-    dataverse.hook("POST", "faults", {"failNext": [{"status": 400, "count": 1, "contains": "leadid%20gt%20"}]})
-    first = start_run()
-    with pytest.raises(Exception):  # noqa: B017 - the delivery dies after its first page
-        deliver(first)
-    sent = {m["dynamicsId"] for m in messages()}
+    _, first_page = die_after_first_page(dataverse)
+    sent = {m["dynamicsId"] for m in first_page}
     # The ledger knew nothing when this initial sync began, so its pages skip the ledger look-up;
     # a contact enqueued now matches a Lead of a later page, which the next run's push links.
     later = next(m for m in dv(dataverse, "GET", "leads?$select=leadid,emailaddress1")["value"]
